@@ -1,0 +1,470 @@
+"""Data sets as uint8 tensors: MNIST, Fashion-MNIST, CIFAR-10 (binary version) and image folders.
+
+`load_dataset(name_or_path)` looks for the files in this order: the explicit `root`, the
+`NETSCOPE_DATA` directory, the copy bundled in the package (MNIST only), the cache directory
+(`NETSCOPE_CACHE`, default `~/.cache/netscope`), and finally downloads them from the data set's
+canonical location, checking each file against its published checksum before it is used.
+Nothing here unpickles anything: CIFAR-10 is read from its binary version.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import random
+import struct
+import sys
+import tarfile
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from netscope.errors import NetscopeError
+
+BUNDLED_DIR = Path(__file__).parent / "_data"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+
+
+@dataclass
+class Dataset:
+    """Train and test images (uint8, N×C×H×W), int64 labels, class names and normalisation."""
+
+    name: str
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    classes: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    checksum: str
+    source: str
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """Returns (channels, height, width) of one image."""
+        return tuple(self.train_images.shape[1:])
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Returns uint8 (or [0, 1] float) images as floats normalised by the train mean/std."""
+        if images.dtype == torch.uint8:
+            images = images.float() / 255
+        mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
+        return (images - mean) / std
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a data set: its name, where to fetch it and the md5 it must have."""
+
+    name: str
+    url: str
+    md5: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to find, check and read one named data set."""
+
+    name: str
+    files: tuple[RemoteFile, ...]
+    classes: tuple[str, ...]
+    fmt: str  # "idx" or "cifar10-bin"
+    idx_md5: tuple[str, ...] = ()  # md5 of the uncompressed IDX files, when published
+
+
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/"
+IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+IDX_NAMES += ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _idx_files(base_url: str, md5s: tuple[str, ...]) -> tuple[RemoteFile, ...]:
+    return tuple(RemoteFile(f"{n}.gz", f"{base_url}{n}.gz", m) for n, m in zip(IDX_NAMES, md5s))
+
+
+# Checksums: the md5 of each .gz file as published with the data set (the Fashion-MNIST README,
+# the CIFAR-10 page) and, for MNIST, the md5 of the uncompressed IDX files, which also hold for
+# the re-compressed copy bundled with netscope.
+SPECS = {
+    "mnist": DatasetSpec(
+        "mnist",
+        _idx_files(
+            MNIST_URL,
+            (
+                "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                "d53e105ee54ea40749a09fcbcd1e9432",
+                "9fb629c4189551a2d022fa330f9573f3",
+                "ec29112dd5afa0611ce80d1b7f02629c",
+            ),
+        ),
+        tuple(str(d) for d in range(10)),
+        "idx",
+        idx_md5=(
+            "6bbc9ace898e44ae57da46a324031adb",
+            "a25bea736e30d166cdddb491f175f624",
+            "2646ac647ad5339dbf082846283269ea",
+            "27ae3e4e09519cfbb04c329615203637",
+        ),
+    ),
+    "fashion-mnist": DatasetSpec(
+        "fashion-mnist",
+        _idx_files(
+            FASHION_URL,
+            (
+                "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                "25c81989df183df01b3e8a0aad5dffbe",
+                "bef4ecab320f06d8554ea6380940ec79",
+                "bb300cfdad3c16e7a12a480ee83cd310",
+            ),
+        ),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat")
+        + ("Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        "idx",
+    ),
+    "cifar10": DatasetSpec(
+        "cifar10",
+        (
+            RemoteFile(
+                "cifar-10-binary.tar.gz",
+                f"{CIFAR10_URL}cifar-10-binary.tar.gz",
+                "c32a1d4ab5d03f1284b67883e8d87530",
+            ),
+        ),
+        ("airplane", "automobile", "bird", "cat", "deer")
+        + ("dog", "frog", "horse", "ship", "truck"),
+        "cifar10-bin",
+    ),
+}
+
+
+# ---------------------------------------------------------------- file formats
+
+
+def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
+    """Returns the uint8 array stored in IDX bytes; raises NetscopeError naming `source` if bad."""
+    if len(data) < 4:
+        raise NetscopeError(f"{source}: truncated IDX file ({len(data)} bytes, header needs 4)")
+    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise NetscopeError(
+            f"{source}: wrong magic number 0x{data[:4].hex()} (expected 0x0000 08 NN: unsigned bytes)"
+        )
+    if not 1 <= ndim <= 4:
+        raise NetscopeError(f"{source}: IDX file claims {ndim} dimensions (expected 1 to 4)")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise NetscopeError(f"{source}: truncated IDX header ({len(data)} of {header} bytes)")
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    expected = int(np.prod(shape, dtype=np.int64))
+    if len(data) - header != expected:
+        raise NetscopeError(
+            f"{source}: IDX body has {len(data) - header} bytes, shape {shape} needs {expected}"
+            + (" (truncated file)" if len(data) - header < expected else "")
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Returns the array in an IDX file (gzipped or not)."""
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError) as err:
+        raise NetscopeError(f"{path}: cannot read ({err})") from None
+    return parse_idx(raw, str(path))
+
+
+def _check_pair(images: np.ndarray, labels: np.ndarray, n_classes: int, source: str) -> None:
+    if images.ndim != 3:
+        raise NetscopeError(f"{source}: images must be N×H×W, got shape {images.shape}")
+    if labels.ndim != 1:
+        raise NetscopeError(f"{source}: labels must be a vector, got shape {labels.shape}")
+    if len(images) != len(labels):
+        raise NetscopeError(f"{source}: {len(images)} images but {len(labels)} labels")
+    if len(labels) and labels.max() >= n_classes:
+        raise NetscopeError(
+            f"{source}: label {labels.max()} out of range (expected 0..{n_classes - 1})"
+        )
+
+
+def _find_file(folder: Path, name: str) -> Path:
+    for candidate in (
+        name,
+        name.removesuffix(".gz"),
+        name.removesuffix(".gz").replace("-idx", ".idx"),
+    ):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    raise NetscopeError(f"{folder}: missing {name}")
+
+
+def read_idx_dataset(folder: Path, spec: DatasetSpec) -> tuple[np.ndarray, ...]:
+    """Returns (train_images, train_labels, test_images, test_labels) read from IDX files."""
+    arrays = []
+    for remote, idx_md5 in zip(spec.files, spec.idx_md5 or (None,) * 4):
+        path = _find_file(folder, remote.name)
+        array = read_idx(path)
+        if idx_md5 and hashlib.md5(array_bytes_with_header(array)).hexdigest() != idx_md5:
+            raise NetscopeError(f"{path}: content does not match the published {spec.name} md5")
+        arrays.append(array)
+    train_x, train_y, test_x, test_y = arrays
+    n_classes = len(spec.classes)
+    _check_pair(train_x, train_y, n_classes, str(folder / spec.files[0].name))
+    _check_pair(test_x, test_y, n_classes, str(folder / spec.files[2].name))
+    return train_x, train_y, test_x, test_y
+
+
+def array_bytes_with_header(array: np.ndarray) -> bytes:
+    """Returns the IDX encoding of a uint8 array (the inverse of `parse_idx`)."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+CIFAR_RECORD = 1 + 3 * 32 * 32
+
+
+def read_cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Returns (images N×3×32×32, labels) from one CIFAR-10 binary batch file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise NetscopeError(f"{path}: cannot read ({err})") from None
+    if len(raw) == 0 or len(raw) % CIFAR_RECORD:
+        raise NetscopeError(
+            f"{path}: {len(raw)} bytes is not a whole number of {CIFAR_RECORD}-byte CIFAR-10 records"
+        )
+    records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, CIFAR_RECORD).copy()
+    labels = records[:, 0].copy()
+    if labels.max() > 9:
+        raise NetscopeError(f"{path}: label {labels.max()} out of range (expected 0..9)")
+    return records[:, 1:].reshape(-1, 3, 32, 32), labels
+
+
+def read_cifar10_dataset(folder: Path) -> tuple[np.ndarray, ...]:
+    """Returns (train_images, train_labels, test_images, test_labels) from the binary version."""
+    if (folder / "cifar-10-batches-bin").is_dir():
+        folder = folder / "cifar-10-batches-bin"
+    elif (
+        not (folder / "test_batch.bin").is_file() and (folder / "cifar-10-binary.tar.gz").is_file()
+    ):
+        _extract_tar(folder / "cifar-10-binary.tar.gz", folder)
+        folder = folder / "cifar-10-batches-bin"
+    train = [read_cifar10_batch(_find_file(folder, f"data_batch_{i}.bin")) for i in range(1, 6)]
+    test_x, test_y = read_cifar10_batch(_find_file(folder, "test_batch.bin"))
+    train_x = np.concatenate([x for x, _ in train])
+    train_y = np.concatenate([y for _, y in train])
+    return train_x, train_y, test_x, test_y
+
+
+def _extract_tar(archive: Path, dest: Path) -> None:
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".bin")]
+        for member in members:
+            target = (dest / member.name).resolve()
+            if dest.resolve() not in target.parents:
+                raise NetscopeError(f"{archive}: unsafe path {member.name} in archive")
+            tar.extract(member, dest, filter="data")
+
+
+# ---------------------------------------------------------------- finding and downloading
+
+
+def cache_dir() -> Path:
+    """Returns the directory where downloaded data sets are kept."""
+    return Path(os.environ.get("NETSCOPE_CACHE", Path.home() / ".cache" / "netscope"))
+
+
+def file_md5(path: Path) -> str:
+    """Returns the hex md5 of a file, read in chunks."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_file(remote: RemoteFile, dest_dir: Path, url: str | None = None) -> Path:
+    """Returns the path of `remote` in `dest_dir`, downloaded atomically and md5-checked."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / remote.name
+    if dest.is_file() and file_md5(dest) == remote.md5:
+        return dest
+    url = url or remote.url
+    print(f"netscope: downloading {url} -> {dest}", file=sys.stderr)
+    fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{remote.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                out.write(chunk)
+        actual = file_md5(Path(tmp_name))
+        if actual != remote.md5:
+            raise NetscopeError(f"{url}: md5 {actual} does not match the published {remote.md5}")
+        os.replace(tmp_name, dest)
+    except OSError as err:
+        raise NetscopeError(f"{url}: download failed ({err})") from None
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return dest
+
+
+def fetch(name: str, dest_dir: Path | None = None, base_url: str | None = None) -> Path:
+    """Returns the folder holding data set `name` after downloading any missing file into it.
+
+    `base_url` replaces the canonical location (a mirror, or a local server in tests)."""
+    spec = _spec(name)
+    folder = dest_dir or cache_dir() / spec.name
+    for remote in spec.files:
+        download_file(remote, folder, base_url and base_url.rstrip("/") + "/" + remote.name)
+    return folder
+
+
+def _has_files(folder: Path, spec: DatasetSpec) -> bool:
+    if spec.fmt == "cifar10-bin":
+        return any((folder / p).exists() for p in ("cifar-10-batches-bin", "test_batch.bin"))
+    try:
+        [_find_file(folder, f.name) for f in spec.files]
+    except NetscopeError:
+        return False
+    return True
+
+
+def locate(name: str, root: str | Path | None = None, download: bool = True) -> Path:
+    """Returns the folder that holds data set `name`, searched in the documented order."""
+    spec = _spec(name)
+    if root is not None:
+        folder = Path(root)
+        for candidate in (folder, folder / spec.name):
+            if _has_files(candidate, spec):
+                return candidate
+        raise NetscopeError(f"{folder}: no {spec.name} files there (expected {_expected(spec)})")
+    candidates = []
+    if os.environ.get("NETSCOPE_DATA"):
+        env = Path(os.environ["NETSCOPE_DATA"])
+        candidates += [env / spec.name, env]
+    candidates += [BUNDLED_DIR / spec.name, cache_dir() / spec.name]
+    for candidate in candidates:
+        if _has_files(candidate, spec):
+            return candidate
+    if not download:
+        raise NetscopeError(f"{spec.name}: not found offline (looked in {candidates})")
+    return fetch(name)
+
+
+def _expected(spec: DatasetSpec) -> str:
+    return ", ".join(f.name for f in spec.files)
+
+
+def _spec(name: str) -> DatasetSpec:
+    if name not in SPECS:
+        raise NetscopeError(
+            f"unknown data set {name!r} (expected one of {sorted(SPECS)} or a folder)"
+        )
+    return SPECS[name]
+
+
+# ---------------------------------------------------------------- building a Dataset
+
+
+def _as_dataset(
+    name: str, arrays: tuple[np.ndarray, ...], classes: list[str], checksum: str, source: str
+) -> Dataset:
+    train_x, train_y, test_x, test_y = arrays
+    if train_x.ndim == 3:
+        train_x, test_x = train_x[:, None], test_x[:, None]
+    train_images = torch.from_numpy(np.ascontiguousarray(train_x))
+    scaled = train_images.double() / 255
+    mean = tuple(scaled.mean(dim=(0, 2, 3)).tolist())
+    std = tuple(scaled.std(dim=(0, 2, 3)).tolist())
+    return Dataset(
+        name=name,
+        train_images=train_images,
+        train_labels=torch.from_numpy(train_y.astype(np.int64)),
+        test_images=torch.from_numpy(np.ascontiguousarray(test_x)),
+        test_labels=torch.from_numpy(test_y.astype(np.int64)),
+        classes=list(classes),
+        mean=mean,
+        std=std,
+        checksum=checksum,
+        source=source,
+    )
+
+
+def _checksum(arrays: tuple[np.ndarray, ...]) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(str(array.shape).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def load_dataset(
+    name: str | Path = "mnist", root: str | Path | None = None, download: bool = True
+) -> Dataset:
+    """Returns the named data set (`mnist`, `fashion-mnist`, `cifar10`) or an image folder."""
+    if str(name) not in SPECS:
+        path = Path(name)
+        if path.is_dir():
+            return load_image_folder(path)
+        raise NetscopeError(
+            f"unknown data set {str(name)!r} (expected one of {sorted(SPECS)} or a folder)"
+        )
+    spec = SPECS[str(name)]
+    folder = locate(spec.name, root, download)
+    if spec.fmt == "idx":
+        arrays = read_idx_dataset(folder, spec)
+    else:
+        arrays = read_cifar10_dataset(folder)
+    return _as_dataset(spec.name, arrays, list(spec.classes), _checksum(arrays), str(folder))
+
+
+def load_image_folder(
+    folder: str | Path,
+    size: tuple[int, int] = (28, 28),
+    grayscale: bool = True,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> Dataset:
+    """Returns a Dataset from `folder/<class>/*.png|jpg`, resized, with a seeded train/test split."""
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise NetscopeError(
+            f"{folder}: no class sub-folders (expected {folder}/<class>/<image>.png)"
+        )
+    train, test = [], []
+    rng = random.Random(seed)
+    for label, class_dir in enumerate(class_dirs):
+        files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise NetscopeError(f"{class_dir}: empty class folder (expected PNG or JPEG images)")
+        rng.shuffle(files)
+        n_test = round(len(files) * test_fraction) if len(files) > 1 else 0
+        for i, path in enumerate(files):
+            try:
+                with Image.open(path) as image:
+                    image = image.convert("L" if grayscale else "RGB").resize(size[::-1])
+                    pixels = np.asarray(image, dtype=np.uint8)
+            except (UnidentifiedImageError, OSError) as err:
+                raise NetscopeError(f"{path}: not a readable image ({err})") from None
+            pixels = pixels[None] if grayscale else pixels.transpose(2, 0, 1)
+            (test if i < n_test else train).append((pixels, label))
+    arrays = (
+        np.stack([p for p, _ in train]),
+        np.array([y for _, y in train], dtype=np.int64),
+        np.stack([p for p, _ in test]) if test else np.zeros((0, *train[0][0].shape), np.uint8),
+        np.array([y for _, y in test], dtype=np.int64),
+    )
+    names = [d.name for d in class_dirs]
+    return _as_dataset(folder.name, arrays, names, _checksum(arrays), str(folder))

@@ -1,0 +1,175 @@
+"""A run directory: the weights, the record of how they were made, and the per-epoch metrics.
+
+    RUN/model.safetensors          final (or latest) weights
+    RUN/run.json                   config, model, data set + checksum, versions, seed, device, metrics
+    RUN/metrics.jsonl              one line per finished epoch
+    RUN/train_state.safetensors    weights + optimiser state of the last finished epoch (resume)
+    RUN/checkpoints/epoch_NN.safetensors   weights after each epoch (00 = initialisation)
+
+Every file is written atomically (temporary file, fsync, rename), so a killed process leaves the
+previous epoch intact. Weights are read with safetensors, which never executes code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from netscope.errors import NetscopeError
+from netscope.models import Normalized, build_model
+
+if TYPE_CHECKING:
+    from netscope.data import Dataset
+    from netscope.train import TrainConfig
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Writes `data` to `path` so that readers see the old file or the new one, never a mix."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Writes `obj` as indented JSON, atomically."""
+    write_atomic(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Writes tensors as a safetensors file, atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    save_file(cpu, str(tmp), metadata=metadata)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    """Returns parsed JSON, or raises NetscopeError naming the file."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NetscopeError(
+            f"{path}: missing (is {path.parent} a netscope run directory?)"
+        ) from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise NetscopeError(f"{path}: not valid JSON ({err})") from None
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """Returns the per-epoch metrics of a run (empty before the first epoch ends)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_metrics(run_dir: Path, rows: list[dict]) -> None:
+    """Rewrites metrics.jsonl atomically with `rows`."""
+    write_atomic(
+        Path(run_dir) / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode()
+    )
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Returns the tensors of a safetensors file, or raises NetscopeError naming it."""
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise NetscopeError(f"{path}: missing") from None
+    except Exception as err:  # safetensors raises its own error types for corrupt headers
+        raise NetscopeError(f"{path}: not a valid safetensors file ({err})") from None
+
+
+@dataclass
+class Run:
+    """A loaded run: the model (expects normalised input), its config and its record."""
+
+    path: Path
+    model: nn.Module
+    config: TrainConfig
+    info: dict
+    checkpoint: str = "model.safetensors"
+    metrics: list[dict] = field(default_factory=list)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.info["data"]["classes"]
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return tuple(self.info["data"]["mean"])
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return tuple(self.info["data"]["std"])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.info["data"]["image_shape"])
+
+    def pixel_model(self) -> Normalized:
+        """Returns the model wrapped to take pixels in [0, 1] (what analysis code uses)."""
+        return Normalized(self.model, self.mean, self.std).eval()
+
+    def load_dataset(self) -> Dataset:
+        """Returns the data set the run was trained on, checked against the recorded checksum."""
+        from netscope.data import load_dataset
+
+        data = self.info["data"]
+        dataset = load_dataset(self.config.data, root=self.config.data_dir)
+        if dataset.checksum != data["checksum"]:
+            raise NetscopeError(
+                f"{self.path}: data set {data['name']} found at {dataset.source} differs from the "
+                f"one the run was trained on (checksum {dataset.checksum[:19]}…)"
+            )
+        return dataset
+
+    def checkpoints(self) -> list[str]:
+        """Returns the names of the weight files a run has, oldest first."""
+        found = sorted(p.name for p in (self.path / "checkpoints").glob("epoch_*.safetensors"))
+        return [f"checkpoints/{n}" for n in found] + ["model.safetensors"]
+
+
+def model_from_info(info: dict) -> nn.Module:
+    """Returns an untrained model built from the `model` entry of run.json."""
+    spec = info["model"]
+    return build_model(spec["name"], spec["in_channels"], spec["num_classes"], spec["image_size"])
+
+
+def load_run(path: str | Path, checkpoint: str = "model.safetensors") -> Run:
+    """Returns the run in `path` with the weights of `checkpoint` loaded (on the CPU, eval mode)."""
+    from netscope.train import TrainConfig
+
+    run_dir = Path(path)
+    if not run_dir.is_dir():
+        raise NetscopeError(f"{run_dir}: not a directory (expected a netscope run directory)")
+    info = read_json(run_dir / "run.json")
+    weights_path = (run_dir / checkpoint).resolve()
+    if run_dir.resolve() not in weights_path.parents:
+        raise NetscopeError(f"{checkpoint}: checkpoint must lie inside {run_dir}")
+    model = model_from_info(info)
+    try:
+        model.load_state_dict(load_weights(weights_path))
+    except RuntimeError as err:
+        raise NetscopeError(
+            f"{weights_path}: weights do not fit model {info['model']['name']} ({err})"
+        ) from None
+    config = TrainConfig(**info["config"])
+    return Run(run_dir, model.eval(), config, info, checkpoint, read_metrics(run_dir))
