@@ -330,7 +330,8 @@ def fetch(name: str, dest_dir: Path | None = None, base_url: str | None = None) 
 
 def _has_files(folder: Path, spec: DatasetSpec) -> bool:
     if spec.fmt == "cifar10-bin":
-        return any((folder / p).exists() for p in ("cifar-10-batches-bin", "test_batch.bin"))
+        names = ("cifar-10-batches-bin", "test_batch.bin", spec.files[0].name)
+        return any((folder / name).exists() for name in names)
     try:
         [_find_file(folder, f.name) for f in spec.files]
     except NetscopeError:
@@ -468,3 +469,66 @@ def load_image_folder(
     )
     names = [d.name for d in class_dirs]
     return _as_dataset(folder.name, arrays, names, _checksum(arrays), str(folder))
+
+
+# ---------------------------------------------------------------- the lectures' data-set table
+
+
+@dataclass(frozen=True)
+class DatasetFact:
+    """One row of the lectures' table of image data sets, as the data set's own paper gives it."""
+
+    name: str
+    year: int
+    images: str
+    resolution: str
+    classes: str
+    source: str  # the paper that introduced the data set
+    key: str | None = None  # the name netscope loads it by, when it can
+
+
+DATASET_FACTS = (
+    DatasetFact("MNIST", 1998, "70,000", "28×28", "10", "LeCun et al., Proc. IEEE 1998", "mnist"),
+    DatasetFact("NORB (small)", 2004, "48,600 pairs", "96×96 stereo", "5",
+                "LeCun, Huang & Bottou, CVPR 2004"),
+    DatasetFact("Caltech 101", 2004, "9,146", "~300×200", "101 + 1",
+                "Fei-Fei, Fergus & Perona, CVPRW 2004"),
+    DatasetFact("Caltech 256", 2007, "30,607", "varies", "256 + 1",
+                "Griffin, Holub & Perona, Caltech TR 2007"),
+    DatasetFact("LFW", 2007, "13,233", "250×250", "5,749 people",
+                "Huang et al., UMass TR 07-49, 2007"),
+    DatasetFact("CIFAR-10", 2009, "60,000", "32×32", "10", "Krizhevsky, U. Toronto TR 2009",
+                "cifar10"),
+    DatasetFact("PASCAL VOC 2012", 2012, "11,530", "~500×375", "20",
+                "Everingham et al., IJCV 2010"),
+    DatasetFact("MS-COCO", 2014, "328,000", "~640×480", "91 (80 used)", "Lin et al., ECCV 2014"),
+    DatasetFact("ImageNet ILSVRC", 2012, "1.43 million", "varies", "1,000",
+                "Deng et al. 2009; Russakovsky et al. 2015"),
+    DatasetFact("Cityscapes", 2016, "25,000", "2048×1024", "30 (19 used)",
+                "Cordts et al., CVPR 2016"),
+)  # fmt: skip
+
+DATASET_NOTES = (  # what the short table cells leave out
+    "MNIST 60k train + 10k test; CIFAR-10 50k + 10k; NORB: 24,300 stereo pairs each for train "
+    "and test; Caltech '+ 1' = background/clutter class; LFW counts people, not classes; VOC: "
+    "train+val images of the classification/detection task; COCO: 91 object types, 80 annotated "
+    "for detection; ILSVRC-2012: 1.28 M train + 50k val + 100k test, networks see 224×224 crops; "
+    "Cityscapes: 5,000 finely + 20,000 coarsely annotated frames, 19 classes evaluated."
+)
+
+
+def format_dataset_table(facts: tuple[DatasetFact, ...] = DATASET_FACTS) -> str:
+    """Returns the lectures' data-set table as fixed-width text, marking what netscope loads,
+    followed by the notes on how each data set counts its images and classes."""
+    import textwrap
+
+    header = ("data set", "year", "images", "resolution", "classes", "netscope", "source")
+    rows = [header] + [
+        (f.name, str(f.year), f.images, f.resolution, f.classes,
+         f.key if f.key in SPECS else "-", f.source)
+        for f in facts
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n\n" + textwrap.fill(DATASET_NOTES, width=len(lines[1]))

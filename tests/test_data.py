@@ -1,0 +1,312 @@
+"""Data loading: the real MNIST facts, every format's errors, downloads from a local server."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import http.server
+import struct
+import tarfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from netscope import data
+from netscope.data import (
+    DatasetSpec,
+    RemoteFile,
+    array_bytes_with_header,
+    load_dataset,
+    load_image_folder,
+    parse_idx,
+)
+from netscope.errors import NetscopeError
+
+# Facts about the real MNIST files, from ../shared/README.md.
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_bundled_mnist_matches_published_facts(mnist):
+    assert mnist.train_images.shape == (60000, 1, 28, 28)
+    assert mnist.test_images.shape == (10000, 1, 28, 28)
+    assert mnist.train_images.dtype.is_floating_point is False
+    assert mnist.train_labels.bincount().tolist() == TRAIN_COUNTS
+    assert mnist.test_labels.bincount().tolist() == TEST_COUNTS
+    assert mnist.train_labels[:5].tolist() == [5, 0, 4, 1, 9]
+    assert mnist.test_labels[:5].tolist() == [7, 2, 1, 0, 4]
+    assert mnist.mean[0] == pytest.approx(0.1307, abs=5e-5)
+    assert mnist.std[0] == pytest.approx(0.3081, abs=5e-5)
+    assert mnist.classes == [str(d) for d in range(10)]
+
+
+def test_normalize_gives_zero_mean_unit_std_on_train(mnist):
+    normalized = mnist.normalize(mnist.train_images[:20000])
+    assert normalized.mean().item() == pytest.approx(0.0, abs=0.01)
+    assert normalized.std().item() == pytest.approx(1.0, abs=0.01)
+
+
+# ---------------------------------------------------------------- IDX format
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
+    raw = array_bytes_with_header(array)
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    return path
+
+
+def write_idx_set(folder: Path, n_train: int = 30, n_test: int = 10, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(
+            folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), np.uint8)
+        )
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
+    return folder
+
+
+def test_idx_round_trip():
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    assert np.array_equal(parse_idx(array_bytes_with_header(array)), array)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"\x00\x00", "truncated IDX file"),
+        (b"\x00\x00\x0d\x01\x00\x00\x00\x01\x00", "wrong magic number"),
+        (b"\x12\x34\x08\x01\x00\x00\x00\x01\x00", "wrong magic number"),
+        (b"\x00\x00\x08\x03\x00\x00\x00\x02", "truncated IDX header"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02", "truncated file"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x01\x01\x02", "IDX body has 2 bytes"),
+    ],
+)
+def test_bad_idx_bytes_name_the_problem(raw, message):
+    with pytest.raises(NetscopeError, match=message) as err:
+        parse_idx(raw, "some/file.idx")
+    assert str(err.value).startswith("some/file.idx: ")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64))
+def test_idx_parser_fuzz_only_raises_netscope_error(raw):
+    try:
+        parsed = parse_idx(raw, "fuzz")
+    except NetscopeError as err:
+        assert str(err).startswith("fuzz: ")
+    else:
+        assert parsed.dtype == np.uint8
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), min_size=1, max_size=3), st.binary(max_size=8), st.integers(0, 6)
+)
+def test_idx_parser_fuzz_plausible_headers(shape, tail, cut):
+    raw = struct.pack(">HBB", 0, 8, len(shape)) + struct.pack(f">{len(shape)}I", *shape)
+    raw += bytes(int(np.prod(shape))) + tail
+    raw = raw[: len(raw) - cut] if cut else raw
+    try:
+        parse_idx(raw, "fuzz")
+    except NetscopeError as err:
+        assert str(err).startswith("fuzz: ")
+
+
+def test_idx_folder_loads_with_explicit_root(tmp_path):
+    folder = write_idx_set(tmp_path / "fm")
+    dataset = load_dataset("fashion-mnist", root=folder)
+    assert dataset.train_images.shape == (30, 1, 28, 28)
+    assert dataset.classes[0] == "T-shirt/top"
+    assert dataset.source == str(folder)
+
+
+def test_idx_count_mismatch_and_label_range(tmp_path):
+    folder = write_idx_set(tmp_path / "a")
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(9, np.uint8))
+    with pytest.raises(NetscopeError, match="10 images but 9 labels"):
+        load_dataset("fashion-mnist", root=folder)
+    folder = write_idx_set(tmp_path / "b")
+    write_idx(folder / "train-labels-idx1-ubyte.gz", np.full(30, 10, np.uint8))
+    with pytest.raises(NetscopeError, match="label 10 out of range"):
+        load_dataset("fashion-mnist", root=folder)
+
+
+def test_truncated_gzip_is_a_clear_error(tmp_path):
+    folder = write_idx_set(tmp_path / "c")
+    path = folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(NetscopeError, match="train-images-idx3-ubyte.gz: cannot read"):
+        load_dataset("fashion-mnist", root=folder)
+
+
+def test_mnist_content_is_checked_against_published_md5(tmp_path):
+    folder = write_idx_set(tmp_path / "fake-mnist")
+    with pytest.raises(NetscopeError, match="does not match the published mnist md5"):
+        load_dataset("mnist", root=folder)
+
+
+def test_missing_files_and_unknown_names(tmp_path):
+    with pytest.raises(NetscopeError, match="no fashion-mnist files there"):
+        load_dataset("fashion-mnist", root=tmp_path)
+    with pytest.raises(NetscopeError, match="unknown data set 'imagenet'"):
+        load_dataset("imagenet")
+
+
+def test_search_order_prefers_netscope_data_then_cache(tmp_path, monkeypatch):
+    env_dir = write_idx_set(tmp_path / "env" / "fashion-mnist", n_train=20)
+    cache_dir = write_idx_set(tmp_path / "cache" / "fashion-mnist", n_train=40)
+    monkeypatch.setenv("NETSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NETSCOPE_DATA", str(tmp_path / "env"))
+    assert load_dataset("fashion-mnist").source == str(env_dir)
+    monkeypatch.delenv("NETSCOPE_DATA")
+    assert load_dataset("fashion-mnist").source == str(cache_dir)
+    monkeypatch.setenv("NETSCOPE_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(NetscopeError, match="not found offline"):
+        load_dataset("fashion-mnist", download=False)
+
+
+# ---------------------------------------------------------------- CIFAR-10 binary version
+
+
+def write_cifar_batch(path: Path, labels: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (len(labels), 3 * 32 * 32), np.uint8)
+    path.write_bytes(np.concatenate([labels[:, None].astype(np.uint8), pixels], 1).tobytes())
+    return pixels.reshape(-1, 3, 32, 32)
+
+
+def write_cifar_tar(folder: Path) -> tuple[Path, np.ndarray]:
+    batches = folder / "cifar-10-batches-bin"
+    batches.mkdir(parents=True)
+    first = None
+    for i in range(1, 6):
+        pixels = write_cifar_batch(batches / f"data_batch_{i}.bin", np.arange(4) % 10, i)
+        first = pixels if first is None else first
+    write_cifar_batch(batches / "test_batch.bin", np.array([3, 8]), 9)
+    archive = folder / "cifar-10-binary.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(batches, arcname="cifar-10-batches-bin")
+    return archive, first
+
+
+def test_cifar10_binary_batches_load(tmp_path):
+    _, first = write_cifar_tar(tmp_path)
+    dataset = load_dataset("cifar10", root=tmp_path)
+    assert dataset.train_images.shape == (20, 3, 32, 32)
+    assert np.array_equal(dataset.train_images[:4].numpy(), first)
+    assert dataset.test_labels.tolist() == [3, 8]
+    assert len(dataset.mean) == 3 and dataset.classes[3] == "cat"
+
+
+def test_cifar10_bad_record_size(tmp_path):
+    write_cifar_tar(tmp_path)
+    (tmp_path / "cifar-10-batches-bin" / "test_batch.bin").write_bytes(b"\x01" * 100)
+    with pytest.raises(NetscopeError, match="test_batch.bin: 100 bytes is not a whole number"):
+        load_dataset("cifar10", root=tmp_path)
+
+
+# ---------------------------------------------------------------- image folders
+
+
+def test_image_folder_split_is_reproducible_and_resized(tmp_path):
+    for name, shade in (("cats", 40), ("dogs", 200)):
+        (tmp_path / name).mkdir()
+        for i in range(5):
+            Image.new("RGB", (50 + i, 40), (shade, shade, shade)).save(tmp_path / name / f"{i}.png")
+    first = load_image_folder(tmp_path, size=(16, 16), test_fraction=0.4, seed=3)
+    again = load_dataset(tmp_path)
+    assert first.classes == ["cats", "dogs"]
+    assert first.train_images.shape == (6, 1, 16, 16) and first.test_images.shape[0] == 4
+    assert first.train_images[first.train_labels == 1].float().mean() == pytest.approx(200, abs=1)
+    rgb = load_image_folder(tmp_path, size=(8, 8), grayscale=False, test_fraction=0.4, seed=3)
+    assert rgb.train_images.shape[1] == 3
+    assert again.train_images.shape == (8, 1, 28, 28)
+    assert (
+        load_image_folder(tmp_path, test_fraction=0.4, seed=3).checksum
+        == load_image_folder(tmp_path, test_fraction=0.4, seed=3).checksum
+    )
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(NetscopeError, match="no class sub-folders"):
+        load_image_folder(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NetscopeError, match="empty: empty class folder"):
+        load_image_folder(tmp_path)
+    (tmp_path / "empty" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(NetscopeError, match="broken.png: not a readable image"):
+        load_image_folder(tmp_path)
+
+
+# ---------------------------------------------------------------- downloads (local server only)
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    """Serves tmp_path/'www' over HTTP on 127.0.0.1; yields (folder, base_url)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_fetch_downloads_checks_and_loads(local_server, tmp_path, monkeypatch):
+    root, base_url = local_server
+    write_idx_set(root)
+    files = tuple(
+        RemoteFile(f.name, f"{base_url}/{f.name}", data.file_md5(root / f.name))
+        for f in data.SPECS["fashion-mnist"].files
+    )
+    spec = DatasetSpec("fashion-mnist", files, data.SPECS["fashion-mnist"].classes, "idx")
+    monkeypatch.setitem(data.SPECS, "fashion-mnist", spec)
+    monkeypatch.setenv("NETSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("NETSCOPE_DATA", raising=False)
+    dataset = load_dataset("fashion-mnist")  # nothing local: downloads into the cache
+    assert dataset.source == str(tmp_path / "cache" / "fashion-mnist")
+    assert dataset.train_images.shape == (30, 1, 28, 28)
+    assert not list((tmp_path / "cache" / "fashion-mnist").glob(".*part"))
+
+
+def test_download_with_wrong_checksum_leaves_nothing(local_server, tmp_path):
+    root, base_url = local_server
+    (root / "file.gz").write_bytes(b"tampered")
+    remote = RemoteFile("file.gz", f"{base_url}/file.gz", "0" * 32)
+    with pytest.raises(NetscopeError, match="does not match the published"):
+        data.download_file(remote, tmp_path / "dest")
+    assert list((tmp_path / "dest").iterdir()) == []
+
+
+def test_download_errors_name_the_url(local_server, tmp_path):
+    _, base_url = local_server
+    remote = RemoteFile("missing.gz", f"{base_url}/missing.gz", "0" * 32)
+    with pytest.raises(NetscopeError, match="missing.gz: download failed"):
+        data.download_file(remote, tmp_path / "dest")
+
+
+def test_fetch_cifar10_from_mirror_uses_published_name(local_server, tmp_path, monkeypatch):
+    root, base_url = local_server
+    archive, _ = write_cifar_tar(tmp_path / "src")
+    (root / archive.name).write_bytes(archive.read_bytes())
+    spec = data.SPECS["cifar10"]
+    remote = RemoteFile(archive.name, spec.files[0].url, data.file_md5(archive))
+    monkeypatch.setitem(
+        data.SPECS, "cifar10", DatasetSpec("cifar10", (remote,), spec.classes, spec.fmt)
+    )
+    folder = data.fetch("cifar10", tmp_path / "dl", base_url=base_url)
+    assert load_dataset("cifar10", root=folder).train_images.shape == (20, 3, 32, 32)

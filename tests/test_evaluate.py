@@ -1,0 +1,41 @@
+"""Evaluation: confusion matrix and per-class errors on a case with a known answer, and the PNG."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from netscope.evaluate import evaluate, save_confusion_png
+
+
+class FixedAnswers(nn.Module):
+    """Predicts class `answers[i]` for an input whose first pixel is i."""
+
+    def __init__(self, answers: list[int], n_classes: int = 3):
+        super().__init__()
+        self.table = torch.eye(n_classes)[answers]
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.table[inputs.flatten(1)[:, 0].long()]
+
+
+def test_confusion_and_per_class_errors_known_answer():
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])
+    answers = [0, 1, 1, 1, 0, 2]  # one 0->1 mistake, one 1->0 mistake
+    inputs = torch.arange(6).float().view(6, 1, 1, 1)
+    result = evaluate(FixedAnswers(answers), inputs, labels, ["a", "b", "c"])
+    assert result.confusion.tolist() == [[1, 1, 0], [1, 2, 0], [0, 0, 1]]
+    assert result.test_error_pct == pytest.approx(100 * 2 / 6)
+    assert result.per_class_error_pct == pytest.approx([50.0, 100 / 3, 0.0])
+    assert sorted(result.most_confused()) == [("a", "b", 1), ("b", "a", 1)]
+
+
+def test_confusion_png_is_written(lecture_run, mnist, tmp_path):
+    inputs = mnist.normalize(mnist.test_images[:2000])
+    result = evaluate(lecture_run.model, inputs, mnist.test_labels[:2000], mnist.classes)
+    assert result.confusion.sum() == 2000
+    path = save_confusion_png(result, tmp_path / "confusion.png")
+    with Image.open(path) as image:
+        assert image.size[0] >= 800 and image.size[1] >= 700
