@@ -308,6 +308,7 @@ def download_file(remote: RemoteFile, dest_dir: Path, url: str | None = None) ->
         actual = file_md5(Path(tmp_name))
         if actual != remote.md5:
             raise NetscopeError(f"{url}: md5 {actual} does not match the published {remote.md5}")
+        os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, dest)
     except OSError as err:
         raise NetscopeError(f"{url}: download failed ({err})") from None

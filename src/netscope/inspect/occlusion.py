@@ -1,0 +1,58 @@
+"""Occlusion sensitivity (Zeiler & Fergus 2014): slide a grey square over the image and map the
+probability of the target class with the square centred on each pixel."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from netscope.errors import NetscopeError
+from netscope.inspect.hooks import check_images, check_targets, forward
+
+
+def occluder_masks(height: int, width: int, window: int, stride: int, device) -> torch.Tensor:
+    """Returns P×1×H×W masks, 1 inside the square, for the centres on a `stride` grid (row-major)."""
+    rows = torch.arange(0, height, stride, device=device)
+    cols = torch.arange(0, width, stride, device=device)
+    centres = torch.cartesian_prod(rows, cols)
+    top_left = centres - window // 2
+    y = torch.arange(height, device=device)
+    x = torch.arange(width, device=device)
+    inside_y = (y >= top_left[:, :1]) & (y < top_left[:, :1] + window)  # P×H
+    inside_x = (x >= top_left[:, 1:]) & (x < top_left[:, 1:] + window)  # P×W
+    masks = (inside_y[:, :, None] & inside_x[:, None, :]).float()
+    return masks[:, None]
+
+
+def occlusion(
+    model: nn.Module,
+    images: torch.Tensor,
+    targets,
+    window: int = 7,
+    stride: int = 1,
+    value: float = 0.5,
+    batch_size: int = 1024,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Returns N×H×W: the softmax probability of each image's target class with a `window`-sized
+    square of grey `value` centred on each pixel (computed every `stride` pixels; each computed
+    value fills its stride×stride cell). All positions of an image go through in few batches."""
+    check_images(images)
+    if window < 1 or stride < 1:
+        raise NetscopeError(f"occlusion: window ({window}) and stride ({stride}) must be >= 1")
+    n, _, height, width = images.shape
+    masks = occluder_masks(height, width, window, stride, images.device)
+    maps = torch.empty(n, height, width, device=images.device)
+    with torch.no_grad():
+        num_classes = forward(model, images[:1]).shape[1]
+        targets = check_targets(targets, n, num_classes, images.device)
+        for index in tqdm(range(n), desc="occlusion", disable=not progress):
+            probs = []
+            for chunk in masks.split(batch_size):
+                occluded = images[index] * (1 - chunk) + value * chunk
+                probs.append(forward(model, occluded).softmax(1)[:, targets[index]])
+            grid = torch.cat(probs).reshape(len(range(0, height, stride)), -1)
+            full = grid.repeat_interleave(stride, 0).repeat_interleave(stride, 1)
+            maps[index] = full[:height, :width]
+    return maps

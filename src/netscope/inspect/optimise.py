@@ -1,0 +1,92 @@
+"""Gradient ascent on input pixels with the regularisers that make the result look like an image
+(Simonyan et al. 2014; Yosinski et al. 2015; Mordvintsev et al. 2015): an L2 penalty, total
+variation, random jitter and an occasional blur. Shared by class models, Deep Dream and morphing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+
+@dataclass
+class Regulariser:
+    """How strongly to keep an optimised image natural."""
+
+    l2: float = 0.0  # penalty on the squared distance from the anchor image, per pixel
+    tv: float = 0.0  # total variation penalty, per pixel
+    jitter: int = 0  # shift the image by up to this many pixels before each step
+    blur_every: int = 0  # blur with a 3×3 Gaussian every this many steps (0 = never)
+
+
+@contextmanager
+def few_threads_for_small(images: torch.Tensor, limit: int = 2_000_000) -> Iterator[None]:
+    """Runs the block on one CPU thread when `images` are small CPU tensors: for hundreds of
+    tiny steps, handing work between threads costs more than it saves (10× slower measured on
+    a busy 2-core machine)."""
+    if images.device.type != "cpu" or images.numel() > limit:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """Returns each image's mean absolute difference between neighbouring pixels (N)."""
+    dy = (images[:, :, 1:] - images[:, :, :-1]).abs().flatten(1).mean(1)
+    dx = (images[:, :, :, 1:] - images[:, :, :, :-1]).abs().flatten(1).mean(1)
+    return dy + dx
+
+
+def blur(images: torch.Tensor) -> torch.Tensor:
+    """Returns the images blurred by a 3×3 Gaussian (σ ≈ 0.85), channel by channel."""
+    kernel = torch.tensor([1.0, 2.0, 1.0], device=images.device)
+    kernel = (kernel[:, None] * kernel[None, :] / 16).expand(images.shape[1], 1, 3, 3)
+    return F.conv2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), kernel, groups=images.shape[1])
+
+
+def ascend(
+    objective: Callable[[torch.Tensor], torch.Tensor],
+    start: torch.Tensor,
+    steps: int,
+    lr: float,
+    reg: Regulariser,
+    seed: int = 0,
+    anchor: torch.Tensor | None = None,
+    on_step: Callable[[int, torch.Tensor], None] | None = None,
+    desc: str | None = None,
+) -> torch.Tensor:
+    """Returns images in [0, 1] after `steps` Adam steps maximising objective(images) (one score
+    per image) minus the regularisers; calls on_step(step, images) before each step and at the end."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    anchor = start.detach().clone() if anchor is None else anchor
+    images = start.detach().clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([images], lr=lr)
+    with few_threads_for_small(images):
+        for step in tqdm(range(steps), desc=desc, disable=desc is None, leave=False):
+            if on_step:
+                on_step(step, images.detach().clone())
+            dy, dx = torch.randint(-reg.jitter, reg.jitter + 1, (2,), generator=generator).tolist()
+            with torch.enable_grad():
+                shifted = torch.roll(images, shifts=(dy, dx), dims=(2, 3))
+                penalty = reg.l2 * (images - anchor).pow(2).flatten(1).mean(1)
+                penalty = penalty + reg.tv * total_variation(images)
+                loss = (penalty - objective(shifted)).sum()
+                optimiser.zero_grad()
+                loss.backward()
+            optimiser.step()
+            with torch.no_grad():
+                if reg.blur_every and (step + 1) % reg.blur_every == 0:
+                    images.copy_(blur(images))
+                images.clamp_(0, 1)
+    if on_step:
+        on_step(steps, images.detach().clone())
+    return images.detach()

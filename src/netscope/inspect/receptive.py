@@ -1,0 +1,206 @@
+"""Receptive fields from layer geometry, and each unit's top-k image patches (Zeiler & Fergus 2014).
+
+The model is traced once with forward hooks; walking its leaf modules in call order, every
+conv/pool layer (kernel k, stride s, padding p, dilation d) updates, per axis,
+
+    size  += (d·(k−1)) · jump        start −= p · jump        jump *= s
+
+so unit (i, j) of a layer sees input rows start + i·jump … start + i·jump + size − 1. This holds
+for chains of layers (nn.Sequential and "sequential-ish" forwards); skip connections are not
+modelled. Shape-preserving layers (ReLU, BatchNorm, Dropout, …) leave the geometry unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from netscope.errors import NetscopeError
+from netscope.inspect.hooks import activations, check_images, forward, resolve_layer
+
+KERNEL_LAYERS = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Where unit (i, j) of a layer looks in the input: per axis (rows, columns)."""
+
+    layer: str
+    size: tuple[int, int]
+    jump: tuple[int, int]
+    start: tuple[int, int]
+
+    def box(self, i: int, j: int) -> tuple[int, int, int, int]:
+        """Returns (top, left, bottom, right) of unit (i, j)'s field; bottom/right exclusive,
+        and the box may reach outside the image where the layers pad."""
+        top = self.start[0] + i * self.jump[0]
+        left = self.start[1] + j * self.jump[1]
+        return top, left, top + self.size[0], left + self.size[1]
+
+    def corners(self, position: torch.Tensor) -> torch.Tensor:
+        """Returns the (top, left) input pixel of the fields of units at `position` (…×2)."""
+        start = torch.tensor(self.start, device=position.device)
+        return start + position * torch.tensor(self.jump, device=position.device)
+
+
+def _pair(value) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _geometry(module: nn.Module) -> tuple[tuple[int, int], ...]:
+    """Returns (kernel, stride, padding, dilation) per axis of a conv or pool layer."""
+    kernel, stride = _pair(module.kernel_size), _pair(module.stride or module.kernel_size)
+    dilation = _pair(getattr(module, "dilation", 1))
+    padding = module.padding
+    if padding == "valid":
+        padding = 0
+    elif padding == "same":  # PyTorch pads the extra pixel of an even total on the far side
+        padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+    return kernel, stride, _pair(padding), dilation
+
+
+def trace(model: nn.Module, image_shape: tuple[int, ...], device=None) -> list[tuple]:
+    """Returns (name, module, input shape, output shape) of each leaf module in call order."""
+    calls: list[tuple] = []
+    handles = []
+    for name, module in model.named_modules():
+        if not list(module.children()):
+
+            def record(mod, inputs, output, name=name):
+                shape_in = tuple(inputs[0].shape) if inputs and torch.is_tensor(inputs[0]) else ()
+                shape_out = tuple(output.shape) if torch.is_tensor(output) else ()
+                calls.append((name, mod, shape_in, shape_out))
+
+            handles.append(module.register_forward_hook(record))
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    try:
+        with torch.no_grad():
+            forward(model, torch.zeros(1, *image_shape, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls
+
+
+def receptive_field(model: nn.Module, layer: str, image_shape: tuple[int, ...]) -> ReceptiveField:
+    """Returns the receptive field of `layer`'s units, computed from the layers' geometry."""
+    full, _ = resolve_layer(model, layer)
+    calls = trace(model, image_shape)
+    inside = [k for k, c in enumerate(calls) if c[0] == full or c[0].startswith(full + ".")]
+    if not inside:
+        raise NetscopeError(f"layer {layer!r} is never called in the model's forward pass")
+    size, jump, start = [1, 1], [1, 1], [0, 0]
+    spatial = tuple(image_shape[1:])
+    for name, module, shape_in, shape_out in calls[: inside[-1] + 1]:
+        if len(shape_out) != 4 or len(shape_in) != 4:
+            raise NetscopeError(_not_spatial(layer, name, shape_out))
+        if shape_in[2:] != spatial:
+            raise NetscopeError(
+                f"receptive field of {layer!r}: layer {name!r} takes a {shape_in[2:]} input but the "
+                f"layer before it gives {spatial}; only chains of layers are supported"
+            )
+        if isinstance(module, KERNEL_LAYERS):
+            for axis, (k, s, p, d) in enumerate(zip(*_geometry(module))):
+                size[axis] += d * (k - 1) * jump[axis]
+                start[axis] -= p * jump[axis]
+                jump[axis] *= s
+        elif shape_out[2:] != shape_in[2:]:
+            raise NetscopeError(
+                f"receptive field of {layer!r}: layer {name!r} ({type(module).__name__}) changes "
+                f"the spatial size and is not a Conv2d, MaxPool2d or AvgPool2d"
+            )
+        spatial = shape_out[2:]
+    return ReceptiveField(layer, tuple(size), tuple(jump), tuple(start))
+
+
+def _not_spatial(layer: str, name: str, shape: tuple) -> str:
+    return (
+        f"layer {layer!r} is not spatial: {name!r} outputs shape {shape}, but receptive fields need "
+        f"N×C×H×W outputs all the way (choose a conv or pool layer)"
+    )
+
+
+@dataclass
+class TopPatches:
+    """The k images that drive each channel of a layer most, and the patch each unit saw."""
+
+    field: ReceptiveField
+    values: torch.Tensor  # C×k, the maximal activations, best first
+    image_index: torch.Tensor  # C×k, into the searched images
+    position: torch.Tensor  # C×k×2, (i, j) of the unit in the layer's output
+    patches: torch.Tensor  # C×k×Cin×size×size, cropped to the receptive field
+
+
+def crop(
+    images: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int], fill: float
+) -> torch.Tensor:
+    """Returns the `boxes` (top, left per image) of `images` as size-sized crops; outside the
+    image is `fill`."""
+    n, c, h, w = images.shape
+    pad_h, pad_w = size
+    padded = torch.full((n, c, h + 2 * pad_h, w + 2 * pad_w), fill, device=images.device)
+    padded[:, :, pad_h : pad_h + h, pad_w : pad_w + w] = images
+    rows = boxes[:, 0, None] + pad_h + torch.arange(size[0], device=images.device)
+    cols = boxes[:, 1, None] + pad_w + torch.arange(size[1], device=images.device)
+    index = torch.arange(n, device=images.device)[:, None, None]
+    return padded[index, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def top_patches(
+    model: nn.Module,
+    images: torch.Tensor,
+    layer: str,
+    k: int = 9,
+    batch_size: int = 500,
+    fill: float = 0.0,
+    progress: bool = False,
+) -> TopPatches:
+    """Returns, for each channel of `layer`, the k images with the highest activation of any of
+    its units (one unit per image), and the receptive-field patch of that unit."""
+    check_images(images)
+    field = receptive_field(model, layer, tuple(images.shape[1:]))
+    best_values, best_flat = [], []
+    for batch in tqdm(images.split(batch_size), desc=f"top patches {layer}", disable=not progress):
+        out = activations(model, batch, [layer], batch_size)[layer]
+        value, flat = out.flatten(2).max(dim=2)  # N×C: each image's best unit per channel
+        best_values.append(value)
+        best_flat.append(flat)
+    values, flat = torch.cat(best_values), torch.cat(best_flat)
+    if k > len(values):
+        raise NetscopeError(f"top-k: k={k} but only {len(values)} images were searched")
+    top, index = values.topk(k, dim=0)  # k×C
+    width = out.shape[3]
+    flat = flat.gather(0, index)
+    position = torch.stack([flat // width, flat % width], dim=-1).transpose(0, 1)  # C×k×2
+    corners = field.corners(position).reshape(-1, 2)
+    patches = crop(images[index.T.reshape(-1)], corners, field.size, fill)
+    c = values.shape[1]
+    return TopPatches(field, top.T, index.T, position, patches.reshape(c, k, *patches.shape[1:]))
+
+
+def recompute_on_canvas(
+    model: nn.Module, image_shape: tuple[int, ...], top: TopPatches, fill: float = 0.0
+) -> torch.Tensor:
+    """Returns each unit's activation with only its patch pasted on a blank canvas (C×k); it
+    equals `top.values` exactly when the receptive field is right."""
+    c, k = top.values.shape
+    device = top.values.device
+    canvas_h, canvas_w = image_shape[1:]
+    size = top.field.size
+    big = torch.full(
+        (c * k, image_shape[0], canvas_h + 2 * size[0], canvas_w + 2 * size[1]), fill, device=device
+    )
+    corners = top.field.corners(top.position).reshape(-1, 2)
+    for n, (row, col) in enumerate(corners.tolist()):
+        big[n, :, row + size[0] : row + 2 * size[0], col + size[1] : col + 2 * size[1]] = (
+            top.patches.reshape(c * k, *top.patches.shape[2:])[n]
+        )
+    canvases = big[:, :, size[0] : size[0] + canvas_h, size[1] : size[1] + canvas_w]
+    out = activations(model, canvases.contiguous(), [top.field.layer])[top.field.layer]
+    channel = torch.arange(c, device=device).repeat_interleave(k)
+    i, j = top.position.reshape(-1, 2).unbind(1)
+    return out[torch.arange(c * k, device=device), channel, i, j].reshape(c, k)
