@@ -1,0 +1,210 @@
+"""The HTML report of the lecture run: self-contained, right numbers, analysis sections, escaping."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from netscope.report import demo
+from netscope.report.analyses import find_records, value_html
+from netscope.report.demo import DemoConfig, run_demo
+from netscope.report.figures import find_mistakes
+from netscope.report.html import esc
+from netscope.run import Run, load_run
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+def make_run_copy(lecture_run: Run, folder: Path) -> Path:
+    """Returns a copy of the lecture run (weights, record, metrics) to add analyses to."""
+    folder.mkdir()
+    for name in ("model.safetensors", "run.json", "metrics.jsonl"):
+        shutil.copy(lecture_run.path / name, folder / name)
+    return folder
+
+
+def add_analyses(run_dir: Path) -> None:
+    """Writes an inspect.json with a figure, hostile strings and a missing figure, a broken
+    compare.json, and a lesson in a sub-folder (figures named by plain strings)."""
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(run_dir / "filters.png")
+    record = {
+        "figures": [
+            {"file": "filters.png", "title": f"Filters {HOSTILE}", "caption": "look & see"},
+            {"file": "gone.png", "title": "Missing one", "caption": ""},
+        ],
+        "layer": HOSTILE,
+        "n_images": 16,
+        "methods": {"saliency": {"seconds": 0.5, "n": 16}, "occlusion": {"seconds": 2.0, "n": 16}},
+    }
+    (run_dir / "inspect.json").write_text(json.dumps(record))
+    (run_dir / "compare.json").write_text("{not json")
+    for method, rate in (("deepfool", 1.0), ("fgsm", 0.85)):
+        (run_dir / "attack" / method).mkdir(parents=True)
+        record = {"method": method, "norm": "l2", "success_rate": rate, "figures": []}
+        (run_dir / "attack" / method / "attack.json").write_text(json.dumps(record))
+    lesson = run_dir / "lessons" / "xor"
+    lesson.mkdir(parents=True)
+    Image.new("RGB", (20, 20), (30, 30, 200)).save(lesson / "xor.png")
+    (lesson / "lesson.json").write_text(
+        json.dumps(
+            {"name": "xor", "summary": ["one hidden layer solves XOR"], "figures": ["xor.png"]}
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def report(lecture_run: Run, mnist, tmp_path_factory) -> tuple[Path, str]:
+    """The report `netscope demo` writes for a finished run (reused, not retrained)."""
+    run_dir = make_run_copy(lecture_run, tmp_path_factory.mktemp("report") / "run")
+    add_analyses(run_dir)
+    path = run_demo(DemoConfig(out=str(run_dir), analyses=False), dataset=mnist)
+    return path, path.read_text()
+
+
+def test_report_is_one_self_contained_file(report):
+    path, html = report
+    assert path.name == "report.html" and path.parent.name == "run"
+    sources = re.findall(r'<img src="([^"]*)"', html)
+    assert len(sources) >= 5  # curves, confusion, mistakes, the inspect figure, the lesson figure
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from a network
+    assert "<link" not in html and "<script" not in html
+
+
+def test_report_shows_the_run(report, lecture_run):
+    _, html = report
+    assert "105,506" in html  # the lecture CNN's parameter count
+    assert f"{lecture_run.info['metrics']['test_error_pct']:.2f} %" in html
+    assert html.count("<h2>") >= 5  # run, curves, errors, inspect, lesson
+    epochs = len(lecture_run.metrics)
+    curves = html.split('id="curves"')[1].split("</section>")[0]
+    assert curves.count("<tr>") == epochs + 1  # header + one row per epoch
+
+
+def test_errors_section_agrees_with_the_recorded_test_error(report, lecture_run):
+    _, html = report
+    errors = html.split('id="errors"')[1].split("</section>")[0]
+    wrong = round(lecture_run.info["metrics"]["test_error_pct"] * 100)  # of 10,000 test images
+    assert f"{wrong:,} / 10,000" in errors
+    assert "Most confused pairs" in errors and "Example mistakes" in errors
+
+
+def test_find_mistakes_returns_only_mistakes_most_confident_first(lecture_run, mnist):
+    pixels = mnist.test_images[:2000].float() / 255
+    labels = mnist.test_labels[:2000]
+    mistakes = find_mistakes(lecture_run.pixel_model(), pixels, labels, k=8)
+    predicted = lecture_run.pixel_model()(pixels).argmax(1)
+    assert mistakes.total == int((predicted != labels).sum())
+    assert (predicted[mistakes.indices] != labels[mistakes.indices]).all()
+    assert (mistakes.predicted == predicted[mistakes.indices]).all()
+    assert (mistakes.confidence.diff() <= 0).all()
+
+
+def test_analysis_sections_appear_only_when_their_json_exists(report):
+    _, html = report
+    assert 'id="inspect"' in html and 'id="lesson"' in html
+    assert 'id="fool"' not in html
+    assert "compare.json could not be read" in html  # a broken file is named, not fatal
+    assert "Lesson: xor" in html and "one hidden layer solves XOR" in html
+    assert "gone.png is missing" in html
+    # numbers: a dict of dicts becomes one table with a row per method
+    assert "<th>seconds</th>" in html and "<td>occlusion</td>" in html
+
+
+def test_attacks_get_one_summary_table_and_a_section_each(report):
+    _, html = report
+    summary = html.split('id="attacks"')[1].split("</section>")[0]
+    assert "<th>success_rate</th>" in summary
+    assert summary.count("<tr>") == 3  # header + deepfool + fgsm
+    assert "Attack: deepfool (l2)" in html and "Attack: fgsm (l2)" in html
+
+
+def test_user_strings_are_escaped(report):
+    _, html = report
+    assert HOSTILE not in html
+    assert esc(HOSTILE) in html and "look &amp; see" in html
+
+
+def test_value_html_tables_and_excerpts():
+    assert value_html({"a": 1, "b": "x"}).count("<tr>") == 2
+    assert "<th>1</th>" in value_html([[0.1, 0.2], [0.3, 0.4]])  # small matrix: a table
+    assert value_html({"deep": {"er": {"still": [1]}}}).startswith("<pre>")
+
+
+def test_find_records_looks_two_levels_deep(tmp_path):
+    for folder in ("", "a", "a/b", "a/b/c"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / "attack.json").write_text("{}")
+    found = [p.relative_to(tmp_path).as_posix() for p in find_records(tmp_path, "attack.json")]
+    assert found == ["attack.json", "a/attack.json", "a/b/attack.json"]
+
+
+def test_report_cli_error_for_a_missing_run(tmp_path, capsys):
+    from netscope.cli import main
+
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_demo_evaluates_the_reused_run(report, lecture_run):
+    path, _ = report
+    evaluation = json.loads((path.parent / "evaluation.json").read_text())
+    assert evaluation["test_error_pct"] == pytest.approx(
+        lecture_run.info["metrics"]["test_error_pct"]
+    )
+    assert (path.parent / "confusion.png").exists()
+
+
+def fake_analysis(run, out: Path, config) -> dict:
+    """Stands in for run_inspect & co: writes a record with one setting and counts its calls."""
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"figures": [], "size": config.size}
+    (out / "inspect.json").write_text(json.dumps(record))
+    fake_analysis.calls += 1
+    return record
+
+
+def test_demo_runs_analyses_skips_missing_ones_and_reuses_fresh_ones(
+    lecture_run, tmp_path, monkeypatch, capsys
+):
+    import sys
+    import types
+    from dataclasses import make_dataclass
+
+    module = types.ModuleType("fake_netscope_analysis")
+    module.run_fake = fake_analysis
+    module.FakeConfig = make_dataclass("FakeConfig", [("size", int, 1)])
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(
+        demo,
+        "ANALYSES",
+        [
+            demo.Analysis(
+                "inspect",
+                "inspect.json",
+                module.__name__,
+                "run_fake",
+                "FakeConfig",
+                {"size": 3},
+                "",
+            ),
+            demo.Analysis(
+                "attack", "attack.json", "netscope.no_such_module", "run_attack", "C", {}, ""
+            ),
+        ],
+    )
+    run_dir = make_run_copy(lecture_run, tmp_path / "run")
+    fake_analysis.calls = 0
+    run = load_run(run_dir)
+    demo.run_analyses(run, 3, 4)
+    demo.run_analyses(run, 3, 4)
+    err = capsys.readouterr().err
+    assert fake_analysis.calls == 1  # the second time its output is newer than the weights
+    assert json.loads((run_dir / "inspect" / "inspect.json").read_text())["size"] == 3
+    assert "skipped: netscope.no_such_module.run_attack is not part of this netscope" in err
+    assert "reusing" in err
