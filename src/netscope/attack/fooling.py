@@ -1,0 +1,165 @@
+"""Fooling images (Nguyen et al. 2015): images nobody recognises that the network classifies with
+≥ 99 % confidence, grown from uniform noise by gradient ascent on log p(class | x) or by a simple
+evolutionary search that sees only the output probabilities (as the paper's direct encoding)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from netscope.attack.checks import check_positive_int
+from netscope.attack.result import eval_mode
+from netscope.errors import NetscopeError
+
+METHODS = ("gradient", "evolution")
+
+
+@dataclass
+class FoolingResult:
+    """One image per requested class and the model's confidence that it shows that class."""
+
+    method: str
+    images: torch.Tensor  # K×C×H×W pixels in [0, 1]
+    classes: torch.Tensor  # int64 K: the class each image was grown for
+    confidence: torch.Tensor  # float K: softmax probability of that class
+    predicted: torch.Tensor  # int64 K: the model's arg-max class
+    steps: int  # gradient steps or generations used (the slowest image)
+    seconds: float
+
+    def success(self, threshold: float = 0.99) -> torch.Tensor:
+        """Returns True where the image is classified as its class with ≥ threshold confidence."""
+        return (self.predicted == self.classes) & (self.confidence >= threshold)
+
+
+def _goal(confidence: float, device: torch.device) -> torch.Tensor:
+    # a hair above the threshold, so a re-evaluation on another device still clears it
+    return torch.log(torch.tensor(confidence, device=device)) + 1e-3
+
+
+def _log_prob(model: nn.Module, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    return model(images).log_softmax(1).gather(1, classes.unsqueeze(1)).squeeze(1)
+
+
+def gradient_ascent(
+    model, noise, classes, confidence, steps, lr, progress
+) -> tuple[torch.Tensor, int]:
+    """Returns (images, steps taken): Adam ascent on log p(class | x), each image stopped once it
+    reaches the confidence, pixels clipped to [0, 1] after every step."""
+    x = noise.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([x], lr=lr)
+    goal = _goal(confidence, x.device)
+    taken = 0
+    for taken in tqdm(range(1, steps + 1), desc="fooling", disable=not progress, file=sys.stderr):
+        log_p = _log_prob(model, x, classes)
+        open_ = (log_p.detach() < goal).float()
+        if not open_.any():
+            taken -= 1
+            break
+        optimizer.zero_grad(set_to_none=True)
+        (-(log_p * open_).sum()).backward()
+        optimizer.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+    return x.detach(), taken
+
+
+@torch.no_grad()
+def evolve(
+    model, noise, classes, confidence, steps, population, mutation_rate, sigma, generator, progress
+) -> tuple[torch.Tensor, int]:
+    """Returns (images, generations): a (1 + λ) evolution strategy per class. Each generation
+    mutates a share of the parent's pixels by Gaussian noise and keeps the best child if it raises
+    the class's probability (the model is only queried, never differentiated)."""
+    parent, (k, shape) = noise.clone(), (len(noise), noise.shape[1:])
+    fitness = _log_prob(model, parent, classes)
+    goal = _goal(confidence, noise.device)
+    generation = 0
+    for generation in tqdm(
+        range(1, steps + 1), desc="evolution", disable=not progress, file=sys.stderr
+    ):
+        if (fitness >= goal).all():
+            generation -= 1
+            break
+        children = parent.repeat_interleave(population, 0)
+        mask = torch.rand(children.shape, device=noise.device, generator=generator) < mutation_rate
+        change = torch.randn(children.shape, device=noise.device, generator=generator) * sigma
+        children = (children + mask * change).clamp(0, 1)
+        child_fit = _log_prob(model, children, classes.repeat_interleave(population)).view(k, -1)
+        best_fit, best = child_fit.max(1)
+        better = best_fit > fitness
+        chosen = children.view(k, population, *shape)[torch.arange(k, device=noise.device), best]
+        parent[better], fitness[better] = chosen[better], best_fit[better]
+    return parent, generation
+
+
+def fooling_images(
+    model: nn.Module,
+    image_shape: tuple[int, int, int],
+    classes: list[int] | torch.Tensor | None = None,
+    method: str = "gradient",
+    confidence: float = 0.99,
+    steps: int = 1000,
+    lr: float = 0.01,
+    population: int = 32,
+    mutation_rate: float = 0.05,
+    sigma: float = 0.3,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> FoolingResult:
+    """Returns one fooling image per class (default: every class of the model) grown from
+    uniform noise until the model gives it ≥ `confidence` (or `steps` run out)."""
+    start = time.perf_counter()
+    if method not in METHODS:
+        raise NetscopeError(f"method {method!r}: expected one of {', '.join(METHODS)}")
+    if not 0 < confidence < 1:
+        raise NetscopeError(f"confidence {confidence!r}: expected a probability in (0, 1)")
+    check_positive_int(steps, "steps")
+    device = torch.device(device) if device else next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    with eval_mode(model):
+        noise = torch.rand(1, *image_shape, device=device, generator=generator)
+        num_classes = model(noise).shape[1]
+        classes = _classes(classes, num_classes, device)
+        noise = torch.rand(len(classes), *image_shape, device=device, generator=generator)
+        if method == "gradient":
+            images, taken = gradient_ascent(model, noise, classes, confidence, steps, lr, progress)
+        else:
+            check_positive_int(population, "population")
+            images, taken = evolve(
+                model,
+                noise,
+                classes,
+                confidence,
+                steps,
+                population,
+                mutation_rate,
+                sigma,
+                generator,
+                progress,
+            )
+        with torch.no_grad():
+            prob = model(images).softmax(1)
+    return FoolingResult(
+        method=method,
+        images=images,
+        classes=classes,
+        confidence=prob.gather(1, classes.unsqueeze(1)).squeeze(1),
+        predicted=prob.argmax(1),
+        steps=taken,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _classes(classes, num_classes: int, device: torch.device) -> torch.Tensor:
+    if classes is None:
+        return torch.arange(num_classes, device=device)
+    classes = torch.as_tensor(classes, device=device).long().flatten()
+    if len(classes) == 0 or classes.min() < 0 or classes.max() >= num_classes:
+        raise NetscopeError(f"classes {classes.tolist()}: expected indices in 0..{num_classes - 1}")
+    return classes
