@@ -17,7 +17,30 @@ from netscope.errors import NetscopeError
 
 LESSONS: dict[str, tuple[str, str]] = {
     # name: (module under netscope.lessons, one-line description)
+    "perceptron": ("perceptron", "Rosenblatt's rule separates separable data and never XOR"),
+    "xor": ("xor", "the lecture's 2-2-1 net solves XOR; which g works; trained from random init"),
+    "approximation": ("approximation", "one hidden layer of width 1…256 fits a 1-D function"),
+    "convolution": ("convolution", "the lecture's 6×6 * 3×3 example by hand and by conv2d"),
+    "loss": ("loss", "least squares vs cross-entropy for classifying MNIST, same budget"),
+    "autoencoder": ("autoencoder", "MNIST autoencoder; pretrained vs scratch on 100/1000 labels"),
+    "architectures": ("architectures", "LeNet-5, AlexNet/VGG/ResNet for 32×32: size, FLOPs"),
+    "biology": ("biology", "accurate nets predict a trained net's deep layer; early→early layers"),
+    "gan": ("gan", "a DCGAN learns to draw MNIST digits; a trained CNN judges the samples"),
+    "rnn": ("rnn", "an LSTM reads MNIST row by row; what it believes after each row"),
+    "scale": ("scale", "neurons vs synapses, transistors per chip: the lectures' facts, log scale"),
 }
+
+
+@dataclass
+class Figure:
+    """A figure a lesson wrote: its file, a title and one sentence saying what to look at."""
+
+    file: Path
+    title: str
+    caption: str = ""
+
+    def as_dict(self) -> dict:
+        return {"file": Path(self.file).name, "title": self.title, "caption": self.caption}
 
 
 @dataclass
@@ -27,16 +50,16 @@ class LessonResult:
     name: str
     summary: list[str]
     numbers: dict = field(default_factory=dict)
-    figures: list[Path] = field(default_factory=list)
+    figures: list[Path | Figure] = field(default_factory=list)
 
     def save(self, out: Path) -> Path:
-        """Writes lesson.json (summary, numbers, figure names) into `out`; returns its path."""
+        """Writes lesson.json (summary, numbers, figures with captions) into `out`; returns its path."""
         path = Path(out) / "lesson.json"
         record = {
             "name": self.name,
             "summary": self.summary,
             "numbers": self.numbers,
-            "figures": [Path(f).name for f in self.figures],
+            "figures": [_figure(f).as_dict() for f in self.figures],
         }
         path.write_text(json.dumps(record, indent=2) + "\n")
         return path
@@ -52,3 +75,9 @@ def run_lesson(name: str, out: str | Path, full: bool = False, seed: int = 0) ->
     result = module.run(out, full=full, seed=seed)
     result.save(out)
     return result
+
+
+def _figure(entry: Path | Figure) -> Figure:
+    if isinstance(entry, Figure):
+        return entry
+    return Figure(Path(entry), Path(entry).stem.replace("_", " "))
