@@ -71,6 +71,7 @@ def cmd_data(args: argparse.Namespace) -> None:
     from netscope import data
 
     if args.action == "list":
+        print(data.format_dataset_table() + "\n\nnetscope loads:")
         for name, spec in data.SPECS.items():
             print(f"{name:<15} {len(spec.classes)} classes, {spec.files[0].url.rsplit('/', 1)[0]}/")
         return
@@ -120,14 +121,18 @@ COMMANDS.append(add_data)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from netscope.attack.training import transform_for_config, transform_for_run
     from netscope.train import TrainConfig, recipe_config, resume, train
 
     if args.resume:
-        run = resume(args.resume, epochs=args.epochs)
+        run = resume(
+            args.resume, epochs=args.epochs, batch_transform=transform_for_run(args.resume)
+        )
     else:
         overrides = config_overrides(args, TrainConfig)
         overrides.pop("recipe", None)
-        run = train(recipe_config(args.recipe or "lecture", **overrides))
+        config = recipe_config(args.recipe or "lecture", **overrides)
+        run = train(config, batch_transform=transform_for_config(config))
     print(
         f"netscope: run written to {run.path} (test error {run.info['metrics']['test_error_pct']:.2f} %)"
     )
@@ -187,27 +192,21 @@ COMMANDS.append(add_evaluate)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from netscope.run import read_json
-    from netscope.train import recipe_config, resume, train
+    from netscope.report.demo import DemoConfig, run_demo
 
-    out = Path(args.out)
-    if not (out / "run.json").exists():
-        train(recipe_config("lecture", out=str(out)))
-    elif (
-        read_json(out / "run.json")["epochs_done"] < read_json(out / "run.json")["config"]["epochs"]
-    ):
-        resume(out)
-    else:
-        print(f"netscope: {out} already holds a finished run; reusing it", file=sys.stderr)
-    cmd_evaluate(argparse.Namespace(run=str(out), checkpoint="model.safetensors", out=None))
-    print(f"netscope: demo outputs are in {out.resolve()}")
+    path = run_demo(make_config(args, DemoConfig))
+    print(f"netscope: demo report written to {path.resolve()} (open it in a browser)")
+    print(f"netscope: next, draw digits for the network: netscope serve {path.parent}")
 
 
 def add_demo(sub) -> None:
+    from netscope.report.demo import DemoConfig
+
     parser = sub.add_parser(
-        "demo", help="train the lecture recipe on bundled MNIST and evaluate it"
+        "demo",
+        help="bundled MNIST -> lecture CNN -> evaluation, inspections, attacks -> HTML report",
     )
-    parser.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
+    add_config_args(parser, DemoConfig)
     parser.set_defaults(func=cmd_demo)
 
 
@@ -216,13 +215,211 @@ COMMANDS.append(add_demo)
 
 # ---------------------------------------------------------------- inspect (issue 4)
 
+
+def cmd_inspect(args: argparse.Namespace) -> None:
+    from netscope.inspect import InspectConfig, run_inspect
+    from netscope.run import load_run
+
+    run = load_run(args.run, args.checkpoint)
+    out = Path(args.out) if args.out else run.path / "inspect"
+    result = run_inspect(run, out, make_config(args, InspectConfig))
+    for figure in result["figures"]:
+        print(f"  {figure['file']:<28} {figure['title']}")
+    print(f"netscope: wrote {len(result['figures'])} figures and inspect.json to {out}")
+
+
+def add_inspect(sub) -> None:
+    from netscope.inspect import InspectConfig
+
+    parser = sub.add_parser(
+        "inspect", help="filters, top patches, occlusion, saliency, class models, dream, morph"
+    )
+    parser.add_argument("run", help="run directory")
+    parser.add_argument("--checkpoint", default="model.safetensors", help="weights file inside RUN")
+    parser.add_argument("--out", help="output folder (default: RUN/inspect)")
+    add_config_args(parser, InspectConfig)
+    parser.set_defaults(func=cmd_inspect)
+
+
+COMMANDS.append(add_inspect)
+
 # ---------------------------------------------------------------- attack, fool (issue 5)
+
+
+def cmd_attack(args: argparse.Namespace) -> None:
+    from netscope.attack import AttackConfig, run_attack
+    from netscope.attack.pipeline import summary_line
+    from netscope.run import load_run
+
+    run = load_run(args.run, args.checkpoint)
+    out = Path(args.out) if args.out else run.path / "attack"
+    record = run_attack(run, out, make_config(args, AttackConfig))
+    print(summary_line(record))
+    print(f"netscope: wrote {out / 'attack.json'} and {len(record['figures'])} figure(s)")
+
+
+def add_attack(sub) -> None:
+    from netscope.attack import AttackConfig
+
+    parser = sub.add_parser(
+        "attack", help="adversarial examples: fgsm, pgd, lbfgs, deepfool, universal"
+    )
+    parser.add_argument("run", help="run directory")
+    add_config_args(parser, AttackConfig)
+    parser.add_argument(
+        "--checkpoint", default="model.safetensors", help="weights file inside RUN to attack"
+    )
+    parser.add_argument("--out", help="output folder (default: RUN/attack)")
+    parser.set_defaults(func=cmd_attack)
+
+
+COMMANDS.append(add_attack)
+
+
+def cmd_fool(args: argparse.Namespace) -> None:
+    from netscope.attack import FoolConfig, run_fool
+    from netscope.run import load_run
+
+    run = load_run(args.run, args.checkpoint)
+    out = Path(args.out) if args.out else run.path / "fool"
+    record = run_fool(run, out, make_config(args, FoolConfig))
+    for method, result in record["results"].items():
+        lowest = min(result["confidence"])
+        print(f"{method}: lowest confidence {100 * lowest:.2f} % after {result['steps']} steps")
+    print(f"netscope: wrote {out / 'fool.json'} and {len(record['figures'])} figure(s)")
+
+
+def add_fool(sub) -> None:
+    from netscope.attack import FoolConfig
+
+    parser = sub.add_parser("fool", help="fooling images: noise the network calls a digit")
+    parser.add_argument("run", help="run directory")
+    add_config_args(parser, FoolConfig)
+    parser.add_argument(
+        "--checkpoint", default="model.safetensors", help="weights file inside RUN to fool"
+    )
+    parser.add_argument("--out", help="output folder (default: RUN/fool)")
+    parser.set_defaults(func=cmd_fool)
+
+
+COMMANDS.append(add_fool)
 
 # ---------------------------------------------------------------- lesson (issue 6)
 
+
+def cmd_lesson(args: argparse.Namespace) -> None:
+    from netscope.lessons import LESSONS, run_lesson
+
+    if args.list or not args.name:
+        for name, (_, description) in LESSONS.items():
+            print(f"{name:<15} {description}")
+        return
+    out = Path(args.out) if args.out else Path("lessons") / args.name
+    result = run_lesson(args.name, out, full=args.full, seed=args.seed)
+    for line in result.summary:
+        print(line)
+    print(f"netscope: wrote lesson.json and {len(result.figures)} figure(s) to {out}")
+
+
+def add_lesson(sub) -> None:
+    parser = sub.add_parser("lesson", help="the lecture's classic experiments, runnable")
+    parser.add_argument("name", nargs="?", help="lesson to run (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the lessons and exit")
+    parser.add_argument("--out", help="output folder (default: lessons/NAME)")
+    parser.add_argument("--full", action="store_true", help="the long version (more training)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.set_defaults(func=cmd_lesson)
+
+
+COMMANDS.append(add_lesson)
+
 # ---------------------------------------------------------------- compare (issue 7)
 
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from netscope.compare import CompareConfig, run_compare
+    from netscope.run import load_run
+
+    run_a = load_run(args.run_a, args.checkpoint_a)
+    run_b = load_run(args.run_b, args.checkpoint_b) if args.run_b else None
+    out = Path(args.out) if args.out else run_a.path / "compare"
+    record = run_compare(run_a, run_b, out, make_config(args, CompareConfig))
+    corner = "A \\ B"
+    width = max(len(name) for name in record["layers_a"] + [corner])
+    for measure in ("predictivity", "cka"):
+        print(f"{measure} (rows: layers of A, columns: layers of B)")
+        print(f"{corner:<{width}}  " + "  ".join(f"{n:>8}" for n in record["layers_b"]))
+        for name, row in zip(record["layers_a"], record[measure]):
+            cells = "  ".join("       –" if v is None else f"{v:8.3f}" for v in row)
+            print(f"{name:<{width}}  {cells}")
+    print(f"netscope: wrote {out / 'compare.json'} and {len(record['figures'])} heat maps")
+
+
+def add_compare(sub) -> None:
+    from netscope.compare import CompareConfig
+
+    parser = sub.add_parser(
+        "compare", help="ridge predictivity and linear CKA between the layers of two runs"
+    )
+    parser.add_argument("run_a", metavar="RUN_A", help="run directory whose layers predict")
+    parser.add_argument(
+        "run_b", metavar="RUN_B", nargs="?", help="run directory to predict (or --responses)"
+    )
+    add_config_args(parser, CompareConfig)
+    for run in ("a", "b"):
+        parser.add_argument(
+            f"--checkpoint-{run}",
+            default="model.safetensors",
+            help=f"weights file inside RUN_{run.upper()} (e.g. checkpoints/epoch_00.safetensors)",
+        )
+    parser.add_argument("--out", help="output folder (default: RUN_A/compare)")
+    parser.set_defaults(func=cmd_compare)
+
+
+COMMANDS.append(add_compare)
+
 # ---------------------------------------------------------------- report, serve (issue 8)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from netscope.report import ReportConfig, write_report
+
+    path = write_report(args.run, make_config(args, ReportConfig))
+    print(f"netscope: report written to {path.resolve()} (open it in a browser; it works offline)")
+
+
+def add_report(sub) -> None:
+    from netscope.report import ReportConfig
+
+    parser = sub.add_parser(
+        "report", help="write RUN/report.html: the run, curves, errors and every analysis found"
+    )
+    parser.add_argument("run", help="run directory")
+    add_config_args(parser, ReportConfig)
+    parser.set_defaults(func=cmd_report)
+
+
+COMMANDS.append(add_report)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from netscope.serve import ServeConfig, serve
+
+    serve(args.run, make_config(args, ServeConfig))
+
+
+def add_serve(sub) -> None:
+    from netscope.serve import ServeConfig
+
+    parser = sub.add_parser(
+        "serve", help="local web page (127.0.0.1 only): draw a digit, look inside, fool the network"
+    )
+    parser.add_argument("run", help="run directory")
+    add_config_args(parser, ServeConfig)
+    parser.set_defaults(func=cmd_serve)
+
+
+COMMANDS.append(add_serve)
 
 # ---------------------------------------------------------------- entry point
 
