@@ -122,7 +122,7 @@ COMMANDS.append(add_data)
 
 def cmd_train(args: argparse.Namespace) -> None:
     from netscope.attack.training import transform_for_config, transform_for_run
-    from netscope.train import TrainConfig, recipe_config, resume, train
+    from netscope.train import TrainConfig, processes_from_env, recipe_config, resume, train
 
     if args.resume:
         run = resume(
@@ -133,9 +133,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         overrides.pop("recipe", None)
         config = recipe_config(args.recipe or "lecture", **overrides)
         run = train(config, batch_transform=transform_for_config(config))
-    print(
-        f"netscope: run written to {run.path} (test error {run.info['metrics']['test_error_pct']:.2f} %)"
-    )
+    if processes_from_env().writer:  # under torchrun, rank 0 alone reports
+        error = run.info["metrics"]["test_error_pct"]
+        print(f"netscope: run written to {run.path} (test error {error:.2f} %)")
 
 
 def add_train(sub) -> None:

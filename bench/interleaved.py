@@ -1,0 +1,73 @@
+"""Per-step cost of the lecture step, variants interleaved in blocks inside one process.
+
+    python bench/interleaved.py --threads 1 --blocks 12 --steps 25
+
+On a shared machine the load changes faster than a whole run lasts; alternating blocks of a few
+steps between variants lets every variant see the same load, so the per-block ratio is the
+robust number. Same model, data and seed as bench/recipe.py; one JSON line per variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from netscope.data import load_dataset
+from netscope.models import LectureCNN
+
+# name -> (channels_last, fused SGD); "slide" is the slide's eager code
+VARIANTS = {
+    "slide": (False, None),
+    "channels_last": (True, None),
+    "channels_last+fused": (True, True),
+}
+
+
+def make_variant(inputs: torch.Tensor, channels_last: bool, fused: bool | None) -> tuple:
+    """Returns (model, inputs, optimiser) of one variant, initialised from seed 0."""
+    torch.manual_seed(0)
+    model = LectureCNN()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    return model, inputs, torch.optim.SGD(model.parameters(), lr=0.1, fused=fused)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--blocks", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=25, help="steps per block")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dataset = load_dataset("mnist")
+    inputs, labels = dataset.normalize(dataset.train_images), dataset.train_labels
+    variants = {name: make_variant(inputs, *flags) for name, flags in VARIANTS.items()}
+    ms = {name: [] for name in variants}
+    for block in range(args.blocks):
+        for name, (model, x, optimizer) in variants.items():
+            start = time.perf_counter()
+            for step in range(block * args.steps, (block + 1) * args.steps):
+                i = step % 600
+                loss = F.cross_entropy(
+                    model(x[i * 100 : (i + 1) * 100]), labels[i * 100 : (i + 1) * 100]
+                )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            ms[name].append(1e3 * (time.perf_counter() - start) / args.steps)
+    for name, times in ms.items():
+        ratios = [s / t for s, t in zip(ms["slide"], times)]
+        print(json.dumps({"variant": name, "threads": torch.get_num_threads(),
+                          "median_ms_per_step": round(statistics.median(times), 2),
+                          "vs_slide_median_of_blocks": round(statistics.median(ratios), 2)}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
