@@ -64,6 +64,25 @@ def make_config(args: argparse.Namespace, config_class: type, **extra):
     return config_class(**{**config_overrides(args, config_class), **extra})
 
 
+def add_run_args(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """Adds the arguments every per-run analysis takes: RUN, --checkpoint and --out."""
+    parser.add_argument("run", help="run directory")
+    parser.add_argument(
+        "--checkpoint",
+        default="model.safetensors",
+        help="weights file inside RUN (e.g. checkpoints/epoch_03.safetensors)",
+    )
+    parser.add_argument("--out", help=f"output folder (default: {out_help})")
+
+
+def open_run(args: argparse.Namespace, folder: str = ""):
+    """Returns (the loaded run, the output folder: --out or RUN/folder)."""
+    from netscope.run import load_run
+
+    run = load_run(args.run, args.checkpoint)
+    return run, Path(args.out) if args.out else run.path / folder
+
+
 # ---------------------------------------------------------------- data
 
 
@@ -152,14 +171,13 @@ COMMANDS.append(add_train)
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from netscope.evaluate import evaluate, save_confusion_png
-    from netscope.run import load_run, write_json
+    from netscope.run import write_json
 
-    run = load_run(args.run, args.checkpoint)
+    run, out = open_run(args)
     dataset = run.load_dataset()
     evaluation = evaluate(
         run.model, dataset.normalize(dataset.test_images), dataset.test_labels, run.classes
     )
-    out = Path(args.out) if args.out else run.path
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "evaluation.json", evaluation.as_dict())
     png = save_confusion_png(evaluation, out / "confusion.png")
@@ -175,13 +193,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def add_evaluate(sub) -> None:
     parser = sub.add_parser("evaluate", help="test error, per-class errors, confusion matrix")
-    parser.add_argument("run", help="run directory")
-    parser.add_argument(
-        "--checkpoint",
-        default="model.safetensors",
-        help="weights file inside RUN (e.g. checkpoints/epoch_03.safetensors)",
-    )
-    parser.add_argument("--out", help="output folder (default: the run directory)")
+    add_run_args(parser, "the run directory")
     parser.set_defaults(func=cmd_evaluate)
 
 
@@ -218,10 +230,8 @@ COMMANDS.append(add_demo)
 
 def cmd_inspect(args: argparse.Namespace) -> None:
     from netscope.inspect import InspectConfig, run_inspect
-    from netscope.run import load_run
 
-    run = load_run(args.run, args.checkpoint)
-    out = Path(args.out) if args.out else run.path / "inspect"
+    run, out = open_run(args, "inspect")
     result = run_inspect(run, out, make_config(args, InspectConfig))
     for figure in result["figures"]:
         print(f"  {figure['file']:<28} {figure['title']}")
@@ -234,9 +244,7 @@ def add_inspect(sub) -> None:
     parser = sub.add_parser(
         "inspect", help="filters, top patches, occlusion, saliency, class models, dream, morph"
     )
-    parser.add_argument("run", help="run directory")
-    parser.add_argument("--checkpoint", default="model.safetensors", help="weights file inside RUN")
-    parser.add_argument("--out", help="output folder (default: RUN/inspect)")
+    add_run_args(parser, "RUN/inspect")
     add_config_args(parser, InspectConfig)
     parser.set_defaults(func=cmd_inspect)
 
@@ -249,10 +257,8 @@ COMMANDS.append(add_inspect)
 def cmd_attack(args: argparse.Namespace) -> None:
     from netscope.attack import AttackConfig, run_attack
     from netscope.attack.pipeline import summary_line
-    from netscope.run import load_run
 
-    run = load_run(args.run, args.checkpoint)
-    out = Path(args.out) if args.out else run.path / "attack"
+    run, out = open_run(args, "attack")
     record = run_attack(run, out, make_config(args, AttackConfig))
     print(summary_line(record))
     print(f"netscope: wrote {out / 'attack.json'} and {len(record['figures'])} figure(s)")
@@ -264,12 +270,8 @@ def add_attack(sub) -> None:
     parser = sub.add_parser(
         "attack", help="adversarial examples: fgsm, pgd, lbfgs, deepfool, universal"
     )
-    parser.add_argument("run", help="run directory")
+    add_run_args(parser, "RUN/attack")
     add_config_args(parser, AttackConfig)
-    parser.add_argument(
-        "--checkpoint", default="model.safetensors", help="weights file inside RUN to attack"
-    )
-    parser.add_argument("--out", help="output folder (default: RUN/attack)")
     parser.set_defaults(func=cmd_attack)
 
 
@@ -278,10 +280,8 @@ COMMANDS.append(add_attack)
 
 def cmd_fool(args: argparse.Namespace) -> None:
     from netscope.attack import FoolConfig, run_fool
-    from netscope.run import load_run
 
-    run = load_run(args.run, args.checkpoint)
-    out = Path(args.out) if args.out else run.path / "fool"
+    run, out = open_run(args, "fool")
     record = run_fool(run, out, make_config(args, FoolConfig))
     for method, result in record["results"].items():
         lowest = min(result["confidence"])
@@ -293,12 +293,8 @@ def add_fool(sub) -> None:
     from netscope.attack import FoolConfig
 
     parser = sub.add_parser("fool", help="fooling images: noise the network calls a digit")
-    parser.add_argument("run", help="run directory")
+    add_run_args(parser, "RUN/fool")
     add_config_args(parser, FoolConfig)
-    parser.add_argument(
-        "--checkpoint", default="model.safetensors", help="weights file inside RUN to fool"
-    )
-    parser.add_argument("--out", help="output folder (default: RUN/fool)")
     parser.set_defaults(func=cmd_fool)
 
 

@@ -4,13 +4,14 @@ variation, random jitter and an occasional blur. Shared by class models, Deep Dr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from netscope.threads import one_cpu_thread
 
 
 @dataclass
@@ -23,20 +24,9 @@ class Regulariser:
     blur_every: int = 0  # blur with a 3×3 Gaussian every this many steps (0 = never)
 
 
-@contextmanager
-def few_threads_for_small(images: torch.Tensor, limit: int = 2_000_000) -> Iterator[None]:
-    """Runs the block on one CPU thread when `images` are small CPU tensors: for hundreds of
-    tiny steps, handing work between threads costs more than it saves (10× slower measured on
-    a busy 2-core machine)."""
-    if images.device.type != "cpu" or images.numel() > limit:
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+def few_threads_for_small(images: torch.Tensor, limit: int = 2_000_000):
+    """Returns a context that runs on one CPU thread when `images` are small CPU tensors."""
+    return one_cpu_thread(images.device.type == "cpu" and images.numel() <= limit)
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,21 +20,10 @@ from torch import nn
 from tqdm import tqdm
 
 from netscope.lessons import Figure, LessonResult
+from netscope.threads import one_cpu_thread
 
 WIDTHS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 FONT = {"font.size": 13, "axes.titlesize": 14, "figure.titlesize": 16}
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Runs the block on one CPU thread: on tiny tensors a second thread only adds waiting
-    (measured here: 8× less CPU time for the width sweep)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def target(x: torch.Tensor) -> torch.Tensor:
@@ -111,7 +98,7 @@ def fit_widths(
 ) -> list[Fit]:
     """Returns one fit per width."""
     bar = tqdm(widths, desc="widths", disable=not progress, file=sys.stderr, leave=False)
-    with one_thread():
+    with one_cpu_thread():
         return [fit_width(width, steps, seed) for width in bar]
 
 

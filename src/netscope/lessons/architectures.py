@@ -8,7 +8,6 @@ CIFAR-10's 3×32×32 input. No CIFAR-10 copy ships with netscope, so unless one 
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from dataclasses import dataclass
@@ -25,8 +24,8 @@ from netscope.data import Dataset, load_dataset
 from netscope.errors import NetscopeError
 from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult
-from netscope.lessons.approximation import one_thread
 from netscope.models import build_model, flops
+from netscope.threads import one_cpu_thread
 
 FONT = {"font.size": 13, "axes.titlesize": 14, "figure.titlesize": 16}
 ARCHITECTURES = {
@@ -109,7 +108,7 @@ def train_briefly(
     order = torch.cat([torch.randperm(n, generator=generator) for _ in range(epochs)])
     # batch-32 steps of these small convolutions are latency-bound: measured on the 2-core CPU,
     # ResNet-20 took 3.6 s/step with two threads and 0.14 s with one
-    with one_thread() if device.type == "cpu" else contextlib.nullcontext():
+    with one_cpu_thread(device.type == "cpu"):
         start = time.perf_counter()
         losses = fit(model, dataset, order[: steps * batch_size], batch_size, progress, name)
         seconds = time.perf_counter() - start
@@ -226,7 +225,7 @@ def find_data() -> Dataset:
 
 def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
     """Returns the lesson's findings after writing its two figures into `out`."""
-    with one_thread():
+    with one_cpu_thread():
         rows = size_table()
     dataset = find_data()
     data_name = "CIFAR-10" if dataset.name == "cifar10" else "MNIST padded to 32×32"

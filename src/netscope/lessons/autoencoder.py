@@ -24,7 +24,7 @@ from tqdm import tqdm
 from netscope.data import Dataset, load_dataset
 from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult
-from netscope.lessons.approximation import one_thread
+from netscope.threads import one_cpu_thread
 
 FONT = {"font.size": 13, "axes.titlesize": 14, "figure.titlesize": 16}
 
@@ -166,7 +166,7 @@ def few_label_experiment(
     test_y = dataset.test_labels[: settings.test_images].to(device)
     result, first = FewLabelResult(), None
     bar = tqdm(settings.seeds, desc="seeds", disable=not progress, file=sys.stderr, leave=False)
-    with one_thread():  # these layers are small: a second CPU thread only adds waiting
+    with one_cpu_thread():  # these layers are small: a second CPU thread only adds waiting
         for seed in bar:
             stack = pretrain(unlabelled, settings, seed)
             first = first or stack

@@ -21,8 +21,8 @@ from tqdm import tqdm
 from netscope.data import Dataset, load_dataset
 from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult
-from netscope.lessons.approximation import one_thread
 from netscope.models import build_model
+from netscope.threads import one_cpu_thread
 
 FONT = {"font.size": 13, "axes.titlesize": 14, "figure.titlesize": 16}
 LOSSES = ("cross-entropy", "least squares")
@@ -93,7 +93,7 @@ def compare_losses(
     dataset: Dataset, budget: Budget, seed: int = 0, progress: bool = True
 ) -> list[LossRun]:
     """Returns one curve per loss, from the same initial weights (same seed) and batches."""
-    with one_thread():
+    with one_cpu_thread():
         return [train_with_loss(loss, dataset, budget, seed, progress) for loss in LOSSES]
 
 

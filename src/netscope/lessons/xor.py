@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure as Canvas
 
 from netscope.lessons import Figure, LessonResult
-from netscope.lessons.approximation import one_thread
+from netscope.threads import one_cpu_thread
 
 XOR_INPUTS = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_TARGETS = torch.tensor([0, 1, 1, 0])
@@ -89,7 +89,7 @@ def train_xor(
     optimizer = torch.optim.Adam(params, lr=lr)
     targets = XOR_TARGETS.float().expand(nets, 4)
     losses = []
-    with one_thread():  # tiny tensors: a second CPU thread only adds waiting
+    with one_cpu_thread():  # tiny tensors: a second CPU thread only adds waiting
         for _ in range(steps):
             trained = TrainedNets(*params, activation=activation, losses=torch.empty(0))
             per_net = F.binary_cross_entropy_with_logits(
