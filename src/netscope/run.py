@@ -137,21 +137,26 @@ class Run:
 
     def load_dataset(self) -> Dataset:
         """Returns the data set the run was trained on, checked against the recorded checksum."""
-        from netscope.data import load_dataset
-
-        data = self.info["data"]
-        dataset = load_dataset(self.config.data, root=self.config.data_dir)
-        if dataset.checksum != data["checksum"]:
-            raise NetscopeError(
-                f"{self.path}: data set {data['name']} found at {dataset.source} differs from the "
-                f"one the run was trained on (checksum {dataset.checksum[:19]}…)"
-            )
-        return dataset
+        return recorded_dataset(self.path, self.info)
 
     def checkpoints(self) -> list[str]:
         """Returns the names of the weight files a run has, oldest first."""
         found = sorted(p.name for p in (self.path / "checkpoints").glob("epoch_*.safetensors"))
         return [f"checkpoints/{n}" for n in found] + ["model.safetensors"]
+
+
+def recorded_dataset(run_dir: Path, info: dict) -> Dataset:
+    """Returns the data set run.json names, or raises NetscopeError if its checksum differs."""
+    from netscope.data import load_dataset
+
+    data, config = info["data"], info["config"]
+    dataset = load_dataset(config["data"], root=config["data_dir"])
+    if dataset.checksum != data["checksum"]:
+        raise NetscopeError(
+            f"{run_dir}: data set {data['name']} found at {dataset.source} differs from the "
+            f"one the run was trained on (checksum {dataset.checksum[:19]}…)"
+        )
+    return dataset
 
 
 def model_from_info(info: dict) -> nn.Module:

@@ -44,6 +44,7 @@ from netscope.run import (
     model_from_info,
     read_json,
     read_metrics,
+    recorded_dataset,
     save_tensors,
     write_json,
     write_metrics,
@@ -616,9 +617,7 @@ def resume(run_dir: str | Path, epochs: int | None = None, batch_transform=None)
     state = load_weights(state_path)
     with safe_open(str(state_path), "pt") as f:
         done = int(f.metadata()["epoch"])
-    dataset = load_dataset(config.data, config.data_dir)
-    if dataset.checksum != info["data"]["checksum"]:
-        raise NetscopeError(f"{run_dir}: the data set changed since this run started")
+    dataset = recorded_dataset(run_dir, info)
     with joined(config.device) as procs:
         device = resolve_device(config.device)
         model = model_from_info(info)
