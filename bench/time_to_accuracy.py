@@ -26,7 +26,11 @@ from netscope.data import load_dataset
 from netscope.train import recipe_config, resolve_device, train
 
 # name -> TrainConfig overrides on RECIPES["fast"]: the measured settings of bench/RESULTS.md
-SETUPS: dict[str, dict] = {"fast": {}, "fast-0.6": dict(epochs=3)}
+SETUPS: dict[str, dict] = {
+    "fast": {},
+    "fast-0.6": dict(epochs=3, shift=1),
+    "fast-0.6-b50": dict(epochs=3, shift=1, batch_size=50, lr=0.05),
+}
 TARGETS = (1.0, 0.6)
 
 
@@ -84,9 +88,11 @@ def plot_time_to_accuracy(runs: list[dict], path: Path, note: str = "") -> Path:
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    colors = {"slide": "tab:gray", "fast": "tab:blue", "fast-0.6": "tab:orange"}
+    colors = {"slide": "tab:gray", "fast": "tab:blue", "fast-0.6": "tab:orange",
+              "fast-0.6-b50": "tab:green"}  # fmt: skip
     labels = {"slide": "slide recipe, after each epoch", "fast": "--recipe fast (1 epoch)",
-              "fast-0.6": "--recipe fast --epochs 3"}  # fmt: skip
+              "fast-0.6": "--recipe fast --epochs 3 --shift 1",
+              "fast-0.6-b50": "... --batch-size 50 --lr 0.05"}  # fmt: skip
     labelled = set()
     for run in runs:
         seconds, errors = zip(*run["history"])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -24,6 +25,7 @@ from netscope.data import (
     load_dataset,
     load_image_folder,
     parse_idx,
+    shift_images,
 )
 from netscope.errors import NetscopeError
 
@@ -310,3 +312,19 @@ def test_fetch_cifar10_from_mirror_uses_published_name(local_server, tmp_path, m
     )
     folder = data.fetch("cifar10", tmp_path / "dl", base_url=base_url)
     assert load_dataset("cifar10", root=folder).train_images.shape == (20, 3, 32, 32)
+
+
+def test_shift_images_moves_real_digits_and_fills_the_border(mnist):
+    images = mnist.normalize(mnist.train_images[:3])
+    black = mnist.normalize(torch.zeros(1, 1, 1, 1)).flatten()
+    offsets = torch.tensor([[2, -3], [0, 0], [-1, 1]])
+    moved = shift_images(images, offsets, black)
+    assert torch.equal(moved[0, :, 2:, :-3], images[0, :, :-2, 3:])  # down 2, left 3
+    assert (moved[0, :, :2] == black).all() and (moved[0, :, :, -3:] == black).all()
+    assert torch.equal(moved[1], images[1])
+    assert torch.equal(moved[2, :, :-1, 1:], images[2, :, 1:, :-1])  # up 1, right 1
+    # MNIST centres 20x20 digits in 28x28, so these small moves keep all of the ink
+    ink = (mnist.train_images[:3].float() / 255).sum()
+    assert (moved * mnist.std[0] + mnist.mean[0]).sum().item() == pytest.approx(
+        ink.item(), rel=1e-5
+    )

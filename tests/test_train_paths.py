@@ -17,6 +17,7 @@ from netscope.train import (
     TrainConfig,
     _move_optimizer_state,
     eager_update,
+    epoch_shifts,
     make_optimizer,
     recipe_config,
     resume,
@@ -58,8 +59,11 @@ def test_optimised_path_gives_the_plain_path_loss_curve(mnist, tmp_path):
 
 
 def test_resume_on_the_fast_path_ends_with_the_uninterrupted_weights(mnist, tmp_path):
-    """Resuming on the default path (channels_last, momentum) continues bitwise where it stopped."""
-    small = dict(train_limit=1000, test_limit=200, momentum=0.9, shuffle=True, progress=False)
+    """Resuming on the default path (channels_last, momentum, shift augmentation) continues
+    bitwise where it stopped."""
+    small = dict(
+        train_limit=1000, test_limit=200, momentum=0.9, shuffle=True, shift=2, progress=False
+    )
     straight = train(recipe_config(epochs=2, out=str(tmp_path / "a"), **small), dataset=mnist)
     train(recipe_config(epochs=1, out=str(tmp_path / "b"), **small), dataset=mnist)
     resumed = resume(tmp_path / "b", epochs=2)
@@ -160,3 +164,12 @@ def test_cuda_graph_step_matches_the_eager_step(mnist):
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.allclose(losses[0], losses[1], rtol=1e-5, atol=1e-6)
     assert torch.allclose(weights[0], weights[1], rtol=1e-5, atol=1e-6)
+
+
+def test_epoch_shifts_cover_the_range_and_repeat_per_epoch():
+    config = TrainConfig(shift=2, seed=3)
+    first = epoch_shifts(config, 0, 5000, torch.device("cpu"))
+    assert first.shape == (5000, 2)
+    assert sorted(first.unique().tolist()) == [-2, -1, 0, 1, 2]
+    assert torch.equal(first, epoch_shifts(config, 0, 5000, torch.device("cpu")))
+    assert not torch.equal(first, epoch_shifts(config, 1, 5000, torch.device("cpu")))

@@ -59,6 +59,24 @@ class Dataset:
         return (images - mean) / std
 
 
+def shift_images(images: torch.Tensor, offsets: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+    """Returns each image of `images` (N×C×H×W) moved down by offsets[i, 0] and right by
+    offsets[i, 1] pixels (negative: up/left); the uncovered border takes `fill` (one value per
+    channel, e.g. the normalised value of a black pixel). Keeps the input's memory format."""
+    n, c, h, w = images.shape
+    reach = int(offsets.abs().max()) if len(offsets) else 0
+    padded = fill.to(images).view(1, c, 1, 1).repeat(n, 1, h + 2 * reach, w + 2 * reach)
+    padded[:, :, reach : reach + h, reach : reach + w] = images
+    # output pixel (y, x) reads padded pixel (y + reach - dy, x + reach - dx)
+    rows = (reach - offsets[:, :1]) + torch.arange(h, device=images.device)
+    cols = (reach - offsets[:, 1:]) + torch.arange(w, device=images.device)
+    samples = torch.arange(n, device=images.device).view(n, 1, 1)
+    moved = padded.permute(0, 2, 3, 1)[samples, rows[:, :, None], cols[:, None, :]]
+    channels_last = images.is_contiguous(memory_format=torch.channels_last)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return moved.permute(0, 3, 1, 2).contiguous(memory_format=layout)
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     """One file of a data set: its name, where to fetch it and the md5 it must have."""

@@ -33,7 +33,7 @@ from safetensors import safe_open
 from torch import nn
 from tqdm import tqdm
 
-from netscope.data import Dataset, load_dataset
+from netscope.data import Dataset, load_dataset, shift_images
 from netscope.errors import NetscopeError
 from netscope.evaluate import error_pct, predict
 from netscope.models import build_model
@@ -68,6 +68,7 @@ class TrainConfig:
     warmup: float = 0.2  # fraction of all steps spent warming up (onecycle only)
     label_smoothing: float = 0.0
     shuffle: bool = False  # the lecture takes mini-batches in order
+    shift: int = 0  # augmentation: move each training image by up to N pixels each way (0 = off)
     seed: int = 0
     train_limit: int = 0  # use only the first N training images (0 = all)
     test_limit: int = 0  # evaluate on the first N test images (0 = all)
@@ -96,6 +97,7 @@ class TrainConfig:
             ("schedule", self.schedule in ("constant", "onecycle"), "constant or onecycle"),
             ("warmup", 0 <= self.warmup <= 1, "a fraction in [0, 1]"),
             ("label-smoothing", 0 <= self.label_smoothing < 1, "a number in [0, 1)"),
+            ("shift", self.shift >= 0, "an integer >= 0 (pixels; 0 = off)"),
             ("train-limit", self.train_limit >= 0, "an integer >= 0 (0 = all)"),
             ("test-limit", self.test_limit >= 0, "an integer >= 0 (0 = all)"),
             ("nesterov", not self.nesterov or self.momentum > 0, "used with --momentum > 0"),
@@ -110,7 +112,7 @@ class TrainConfig:
 
 # "fast": the lecture model and batch, Nesterov momentum, a one-cycle schedule, label smoothing and
 # shuffling; one epoch reached 0.78-0.93 % test error for seeds 0-4 (lr 0.2 diverged for seed 1,
-# lr 0.05 ended at 1.01 %); `--epochs 3` reached 0.59 % (seed 0). bench/RESULTS.md has the runs.
+# lr 0.05 ended at 1.01 %); `--epochs 4 --shift 1` reached 0.50-0.58 %. bench/RESULTS.md has the runs.
 RECIPES: dict[str, dict] = {
     "lecture": {},
     "fast": dict(
@@ -243,6 +245,7 @@ class Tensors:
     train_labels: torch.Tensor
     test_inputs: torch.Tensor
     test_labels: torch.Tensor
+    black: torch.Tensor  # a black pixel, normalised: one value per channel
 
 
 def memory_format(config: TrainConfig) -> torch.memory_format:
@@ -264,6 +267,7 @@ def to_device(dataset: Dataset, config: TrainConfig, device: torch.device) -> Te
         dataset.train_labels[:train_n].to(device),
         prepare(dataset.test_images[:test_n]),
         dataset.test_labels[:test_n].to(device),
+        dataset.normalize(torch.zeros(1, len(dataset.mean), 1, 1, device=device)).flatten(),
     )
 
 
@@ -276,6 +280,14 @@ def epoch_order(
         return None
     generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
     return torch.randperm(n, generator=generator).to(device)
+
+
+def epoch_shifts(config: TrainConfig, epoch: int, n: int, device: torch.device) -> torch.Tensor:
+    """Returns the (dy, dx) shift of the image at each of the epoch's n positions, n×2 in
+    [-shift, shift]; seeded by (seed, epoch) apart from the order, so resuming repeats them."""
+    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 50_000)
+    span = 2 * config.shift + 1
+    return (torch.randint(span, (n, 2), generator=generator) - config.shift).to(device)
 
 
 # ---------------------------------------------------------------- one training step
@@ -429,6 +441,7 @@ def train_epoch(
     n = len(tensors.train_inputs)
     steps = math.ceil(n / config.batch_size)
     order = epoch_order(config, epoch, n, tensors.train_inputs.device)
+    shifts = epoch_shifts(config, epoch, n, tensors.train_inputs.device) if config.shift else None
     loss_sum = torch.zeros((), device=tensors.train_inputs.device)
     model.train()
     bar = tqdm(
@@ -440,10 +453,11 @@ def train_epoch(
         mininterval=0.5,
     )
     for index in bar:
-        batch = slice(index * config.batch_size, (index + 1) * config.batch_size)
-        if order is not None:
-            batch = order[batch]
+        positions = slice(index * config.batch_size, (index + 1) * config.batch_size)
+        batch = positions if order is None else order[positions]
         inputs, labels = tensors.train_inputs[batch], tensors.train_labels[batch]
+        if shifts is not None:
+            inputs = shift_images(inputs, shifts[positions], tensors.black)
         global_n = len(labels)
         inputs, labels = shard(inputs, procs), shard(labels, procs)
         if batch_transform is not None:
