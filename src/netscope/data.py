@@ -64,17 +64,19 @@ def shift_images(images: torch.Tensor, offsets: torch.Tensor, fill: torch.Tensor
     offsets[i, 1] pixels (negative: up/left); the uncovered border takes `fill` (one value per
     channel, e.g. the normalised value of a black pixel). Keeps the input's memory format."""
     n, c, h, w = images.shape
-    reach = int(offsets.abs().max()) if len(offsets) else 0
-    padded = fill.to(images).view(1, c, 1, 1).repeat(n, 1, h + 2 * reach, w + 2 * reach)
-    padded[:, :, reach : reach + h, reach : reach + w] = images
-    # output pixel (y, x) reads padded pixel (y + reach - dy, x + reach - dx)
-    rows = (reach - offsets[:, :1]) + torch.arange(h, device=images.device)
-    cols = (reach - offsets[:, 1:]) + torch.arange(w, device=images.device)
-    samples = torch.arange(n, device=images.device).view(n, 1, 1)
-    moved = padded.permute(0, 2, 3, 1)[samples, rows[:, :, None], cols[:, None, :]]
+    # output pixel (y, x) reads input pixel (y - dy, x - dx) where that lies inside the image
+    rows = torch.arange(h, device=images.device) - offsets[:, :1]
+    cols = torch.arange(w, device=images.device) - offsets[:, 1:]
+    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
+    source = rows.clamp(0, h - 1)[:, :, None] * w + cols.clamp(0, w - 1)[:, None, :]
+    pixels = images.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view when channels_last
+    read = pixels.gather(1, source.view(n, h * w, 1).expand(n, h * w, c))
+    moved = torch.where(inside.view(n, h * w, 1), read, fill.to(images))
+    moved = moved.view(n, h, w, c).permute(0, 3, 1, 2)
     channels_last = images.is_contiguous(memory_format=torch.channels_last)
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    return moved.permute(0, 3, 1, 2).contiguous(memory_format=layout)
+    return moved.contiguous(
+        memory_format=torch.channels_last if channels_last else torch.contiguous_format
+    )
 
 
 @dataclass(frozen=True)
