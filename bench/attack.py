@@ -3,9 +3,10 @@
     python bench/attack.py [--run RUN] [--n 1000] [--device auto]
 
 Prints one JSON line per variant: success rate (over the correctly classified images), median L2
-and L-inf of the perturbations that fool, ρ_adv, seconds, images per second and the speed ratio
-(Foolbox seconds / our seconds; > 1 means ours is faster). Both sides' adversarial images are
-judged by the same code (netscope.attack.result.make_result), so only the attacks differ.
+and L-inf of the perturbations that fool, ρ_adv, seconds, images per second, peak memory (GPU
+allocated or CPU RSS, bench/memory.py) and the speed ratio (Foolbox seconds / our seconds; > 1
+means ours is faster). Both sides' adversarial images are judged by the same code
+(netscope.attack.result.make_result), so only the attacks differ.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 
 import foolbox
 import torch
+from memory import peak_memory_mb, reset_peak_memory
 
 from netscope import load_run
 from netscope.attack import deepfool, fgsm, pgd
@@ -26,25 +28,27 @@ from netscope.attack.result import make_result
 from netscope.train import resolve_device
 
 
-def summary(result, seconds: float) -> dict:
+def summary(result, seconds: float, peak_mb: float) -> dict:
     """Returns the numbers we compare for one attack's result."""
     metrics = result.metrics()
     keys = ["success_rate", "l2_median", "linf_median", "rho_adv"]
     return {k: metrics[k] for k in keys} | {
         "seconds": seconds,
         "images_per_s": len(result.images) / seconds,
+        "peak_mb": round(peak_mb, 1),
     }
 
 
-def timed(call, *args, **kwargs):
-    """Returns (value, seconds) of call(*args, **kwargs), synchronising CUDA around it."""
-    if torch.cuda.is_available():
+def timed(call, device: torch.device, *args, **kwargs):
+    """Returns (value, seconds, peak MiB) of call(*args, **kwargs), synchronising CUDA around it."""
+    if device.type == "cuda":
         torch.cuda.synchronize()
+    reset_peak_memory(device)
     start = time.perf_counter()
     value = call(*args, **kwargs)
-    if torch.cuda.is_available():
+    if device.type == "cuda":
         torch.cuda.synchronize()
-    return value, time.perf_counter() - start
+    return value, time.perf_counter() - start, peak_memory_mb(device)
 
 
 def variants(eps_linf: float, eps_l2: float, steps: int) -> dict:
@@ -98,11 +102,16 @@ def main() -> None:
         "foolbox": foolbox.__version__,
     }
     for name, (ours, theirs, epsilons) in variants(args.eps_linf, args.eps_l2, args.steps).items():
-        our_result, our_s = timed(ours, model, images, labels)
-        (_, clipped, _), their_s = timed(theirs, fmodel, images, labels, epsilons=epsilons)
+        our_result, our_s, our_mb = timed(ours, device, model, images, labels)
+        (_, clipped, _), their_s, their_mb = timed(
+            theirs, device, fmodel, images, labels, epsilons=epsilons
+        )
         their_result = make_result(name, model, images, clipped, labels, None, time.perf_counter())
         line = {"variant": name, "eps": epsilons} | context
-        line |= {"ours": summary(our_result, our_s), "foolbox": summary(their_result, their_s)}
+        line |= {
+            "ours": summary(our_result, our_s, our_mb),
+            "foolbox": summary(their_result, their_s, their_mb),
+        }
         line["speed_ratio"] = their_s / our_s
         if name == "deepfool_l2":
             line["l2_median_ratio"] = line["ours"]["l2_median"] / line["foolbox"]["l2_median"]

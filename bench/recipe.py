@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -24,6 +23,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from memory import peak_memory_mb
 
 from netscope.data import load_dataset
 from netscope.evaluate import error_pct, predict
@@ -69,13 +69,6 @@ def slide_recipe(dataset, epochs: int, seed: int, device: torch.device, on_epoch
         seconds += time.perf_counter() - start
         history.append((seconds, error_pct(predict(model, x_test), y_test)))
     return history
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Returns this process's peak memory in MiB: GPU max allocated on CUDA, else CPU RSS."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(name: str, epochs: int, seed: int, device_name: str) -> dict:

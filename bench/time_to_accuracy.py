@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from memory import peak_memory_mb, reset_peak_memory
 from recipe import slide_recipe
 
 from netscope.data import load_dataset
@@ -41,8 +42,10 @@ def first_reaching(history: list[tuple[float, float]], target: float) -> float |
 
 def run_slide(dataset, seed: int, epochs: int, device) -> dict:
     """Returns one slide-recipe run: its per-epoch (seconds, error) history and times to target."""
+    reset_peak_memory(device)
     history = slide_recipe(dataset, epochs, seed, device)
-    return {"setup": "slide", "seed": seed, "history": history}
+    peak = round(peak_memory_mb(device), 1)
+    return {"setup": "slide", "seed": seed, "history": history, "peak_mb": peak}
 
 
 def run_setup(dataset, name: str, seed: int, device_name: str) -> dict:
@@ -51,10 +54,13 @@ def run_setup(dataset, name: str, seed: int, device_name: str) -> dict:
         "fast", seed=seed, device=device_name, progress=False, checkpoints=False,
         out=tempfile.mkdtemp(prefix="netscope-tta-"), **SETUPS[name],
     )  # fmt: skip
+    device = resolve_device(device_name)
+    reset_peak_memory(device)
     run = train(config, dataset=dataset)
+    peak = round(peak_memory_mb(device), 1)
     shutil.rmtree(config.out)
     end = (run.info["train_seconds"], run.metrics[-1]["test_error_pct"])
-    return {"setup": name, "seed": seed, "history": [end], "config": SETUPS[name]}
+    return {"setup": name, "seed": seed, "history": [end], "config": SETUPS[name], "peak_mb": peak}
 
 
 def summary(runs: list[dict], target: float, slide: dict | None) -> dict:
