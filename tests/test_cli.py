@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from netscope.cli import build_parser, main
+from netscope.cli import build_parser, field_comments, main
 from netscope.train import TrainConfig
 
 
@@ -17,10 +17,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_every_train_config_field_has_a_flag():
+def test_every_train_config_field_has_a_flag_documented_by_its_comment():
     help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    flat = " ".join(help_text.split())
+    comments = field_comments(TrainConfig)
     for field in dataclasses.fields(TrainConfig):
         assert "--" + field.name.replace("_", "-") in help_text, field.name
+        assert " ".join(comments[field.name].split()) in flat, field.name
+    assert "--shift SHIFT augmentation: move each training image by up to N pixels" in flat
+    assert "(default: 0)" in flat
 
 
 def test_train_and_evaluate_from_the_command_line(tmp_path, capsys):

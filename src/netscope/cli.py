@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
+import re
 import sys
 import types
 import typing
@@ -19,10 +21,22 @@ from netscope.errors import NetscopeError
 COMMANDS: list = []
 
 
+def field_comments(config_class: type) -> dict[str, str]:
+    """Returns {field name: the comment on its line} from the dataclass's source: the comments
+    that document each field there are the flags' help text here."""
+    try:
+        source = inspect.getsource(config_class)
+    except (OSError, TypeError):  # no source shipped: the flags keep their defaults as help
+        return {}
+    found = (re.match(r"\s+(\w+)\s*:[^#]*#\s*(.+)$", line) for line in source.splitlines())
+    return {match[1]: match[2] for match in found if match}
+
+
 def add_config_args(parser: argparse.ArgumentParser, config_class: type, skip: tuple = ()) -> None:
     """Adds one `--field-name` flag per dataclass field; every default is None (= keep the
     dataclass's or recipe's default), so only what the user typed overrides it."""
     hints = typing.get_type_hints(config_class)
+    comments = field_comments(config_class)
     for field in dataclasses.fields(config_class):
         if field.name in skip:
             continue
@@ -31,26 +45,15 @@ def add_config_args(parser: argparse.ArgumentParser, config_class: type, skip: t
         if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
         default = field.default if field.default is not dataclasses.MISSING else None
+        about = comments.get(field.name, "").replace("%", "%%")  # argparse formats help with %
+        help_text = about if "default" in about else f"{about} (default: {default})".lstrip()
         if kind is bool:
-            parser.add_argument(
-                flag,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=f"(default: {default})",
-            )
+            options = dict(action=argparse.BooleanOptionalAction)
         elif typing.get_origin(kind) in (list, tuple):
-            item = typing.get_args(kind)[0]
-            parser.add_argument(
-                flag, type=item, nargs="+", default=None, help=f"(default: {default})"
-            )
+            options = dict(type=typing.get_args(kind)[0], nargs="+")
         else:
-            parser.add_argument(
-                flag,
-                type=kind,
-                default=None,
-                metavar=field.name.upper(),
-                help=f"(default: {default})",
-            )
+            options = dict(type=kind, metavar=field.name.upper())
+        parser.add_argument(flag, default=None, help=help_text, **options)
 
 
 def config_overrides(args: argparse.Namespace, config_class: type) -> dict:

@@ -57,19 +57,19 @@ class TrainConfig:
 
     data: str = "mnist"  # mnist | fashion-mnist | cifar10 | PATH to an image folder
     data_dir: str | None = None  # folder holding the data set files
-    model: str = "lecture_cnn"
-    epochs: int = 10
-    lr: float = 0.1
+    model: str = "lecture_cnn"  # a name in netscope.models.REGISTRY: lenet5, resnet20_cifar, …
+    epochs: int = 10  # passes over the training set
+    lr: float = 0.1  # SGD learning rate (the peak of a onecycle schedule)
     batch_size: int = 100  # the global batch: split across processes under torchrun
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
+    momentum: float = 0.0  # SGD momentum (the lecture uses none)
+    nesterov: bool = False  # Nesterov momentum (needs --momentum > 0)
+    weight_decay: float = 0.0  # L2 penalty on the weights, as SGD applies it
     schedule: str = "constant"  # constant | onecycle (linear warm-up, then linear decay to 0)
     warmup: float = 0.2  # fraction of all steps spent warming up (onecycle only)
-    label_smoothing: float = 0.0
-    shuffle: bool = False  # the lecture takes mini-batches in order
+    label_smoothing: float = 0.0  # target mass spread over the other classes
+    shuffle: bool = False  # new batch order every epoch (the lecture keeps the file order)
     shift: int = 0  # augmentation: move each training image by up to N pixels each way (0 = off)
-    seed: int = 0
+    seed: int = 0  # initial weights, batch order and shifts
     train_limit: int = 0  # use only the first N training images (0 = all)
     test_limit: int = 0  # evaluate on the first N test images (0 = all)
     device: str = "auto"  # auto | cpu | cuda
@@ -81,11 +81,11 @@ class TrainConfig:
     autocast: str = "off"  # off | bf16: mixed-precision forward (not the same math)
     threads: int = 0  # CPU threads per process (0 = torch's default, split among local ranks)
     checkpoints: bool = True  # keep the weights of every epoch in checkpoints/
-    progress: bool = True
-    recipe: str = "lecture"
+    progress: bool = True  # a progress bar per epoch
+    recipe: str = "lecture"  # lecture | fast: a named set of the defaults above
     adversarial: str | None = None  # train on attacked batches: fgsm | pgd (see netscope.attack)
     adversarial_eps: float = 0.3  # L-inf budget in pixel units [0, 1] for --adversarial
-    out: str | None = None  # run directory (default runs/<timestamp>)
+    out: str | None = None  # run directory (None: runs/<timestamp>)
 
     def __post_init__(self) -> None:
         checks = [
