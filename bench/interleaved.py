@@ -7,7 +7,8 @@ steps between variants lets every variant see the same load, so the per-block ra
 robust number. Same model, data and seed as bench/recipe.py; one JSON line per variant.
 
 The last line, `convolutions_only`, times just the four convolution kernels of a channels_last
-step (conv1 forward and weight gradient, conv2 forward and both gradients) on the same batches:
+step (conv1 forward and weight gradient on the same batches, conv2 forward and both gradients on
+one fixed hidden activation of the same shape):
 slide time / that time bounds the same-math speed-up any step built on these kernels can reach,
 since the rest of the step (pooling, ReLU, the linear layers, loss, SGD, autograd) is not free.
 """

@@ -112,7 +112,7 @@ class TrainConfig:
 
 # "fast": the lecture model and batch, Nesterov momentum, a one-cycle schedule, label smoothing and
 # shuffling; one epoch reached 0.78-0.93 % test error for seeds 0-4 (lr 0.2 diverged for seed 1,
-# lr 0.05 ended at 1.01 %); `--epochs 4 --shift 1` reached 0.50-0.58 %. bench/RESULTS.md has the runs.
+# lr 0.05 ended at 1.01 %); `--epochs 4 --shift 1` reached 0.50-0.58 %. Runs: bench/RESULTS.md.
 RECIPES: dict[str, dict] = {
     "lecture": {},
     "fast": dict(
