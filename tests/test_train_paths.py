@@ -116,13 +116,13 @@ def test_set_lr_writes_into_the_tensor_a_cuda_graph_reads():
 
 
 def test_torchrun_with_two_gloo_processes_matches_one_process(mnist, tmp_path):
-    """Same global batch (100, split 50/50; the last batch of 33 splits 17/16), same seed, shuffled:
-    the DDP run ends with the one-process weights up to float rounding; rank 0 alone prints and
-    writes the run directory."""
-    flags = dict(epochs=2, train_limit=1033, test_limit=500, shuffle=True, progress=False)
+    """Same global batch (100, split 50/50; the last batch of 33 splits 17/16), same seed, shuffled
+    and shifted: the DDP run ends with the one-process weights up to float rounding; rank 0 alone
+    prints and writes the run directory."""
+    flags = dict(epochs=2, train_limit=1033, test_limit=500, shuffle=True, shift=2, progress=False)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
                "2", "-m", "netscope", "train", "--out", str(tmp_path / "ddp"), "--epochs", "2",
-               "--train-limit", "1033", "--test-limit", "500", "--shuffle",
+               "--train-limit", "1033", "--test-limit", "500", "--shuffle", "--shift", "2",
                "--no-progress"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
