@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from netscope.errors import NetscopeError
 from netscope.models import Normalized
+from netscope.png import save_png
 
 # Penalties tried by the inner cross-validation, relative to the total variance of the training
 # features (trace of Xc^T Xc), so that one grid fits every layer whatever its scale.
@@ -523,8 +524,6 @@ def plot_heatmap(
 
 def save_heatmaps(comparison: Comparison, out: Path, names: tuple[str, str]) -> list[dict]:
     """Writes the predictivity and CKA heat maps into `out`; returns their figure records."""
-    import matplotlib.pyplot as plt
-
     name_a, name_b = names
     specs = [
         (
@@ -558,8 +557,7 @@ def save_heatmaps(comparison: Comparison, out: Path, names: tuple[str, str]) -> 
             row_label=f"layer of A {roles[0]}",
             column_label=f"layer of B {roles[1]}",
         )
-        fig.savefig(out / file, dpi=110)
-        plt.close(fig)
+        save_png(fig, out / file, tight=False, dpi=110)
         figures.append({"file": file, "title": title, "caption": caption})
     return figures
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from netscope.png import save_png
+
 
 @torch.inference_mode()
 def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -108,7 +110,4 @@ def save_confusion_png(evaluation: Evaluation, path: Path, title: str = "") -> P
     ax.set_ylabel("true class")
     ax.set_title(title or f"Confusion matrix — test error {evaluation.test_error_pct:.2f} %")
     fig.colorbar(image, ax=ax, label="count + 1 (log scale)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)

@@ -12,6 +12,7 @@ import torch
 from netscope.attack.fooling import FoolingResult
 from netscope.attack.result import AttackResult
 from netscope.attack.universal import UniversalResult
+from netscope.png import save_png
 
 
 def _pyplot():
@@ -79,10 +80,7 @@ def plot_attack_examples(
             "firebrick" if fooled else "black",
         )
     fig.suptitle(title or f"{result.method}: original | difference | adversarial", fontsize=13)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def _label(kind: str, result: AttackResult, i: int, adversarial: bool, classes: list[str]) -> str:
@@ -110,10 +108,7 @@ def plot_norm_histogram(result: AttackResult, path: Path, norm: str = "l2", name
     ax.set_xlabel(f"perturbation size {symbol} (pixels in [0, 1])")
     ax.set_ylabel("number of images")
     ax.set_title(f"{name or result.method}: how far each image lies from a decision boundary")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def plot_success_curve(
@@ -129,10 +124,7 @@ def plot_success_curve(
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title(f"{method}: success rate against the perturbation budget")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def plot_universal(
@@ -160,10 +152,7 @@ def plot_universal(
         "images it was built on",
         fontsize=13,
     )
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def plot_fooling_grid(fooling: FoolingResult, classes: list[str], path: Path) -> Path:
@@ -189,7 +178,4 @@ def plot_fooling_grid(fooling: FoolingResult, classes: list[str], path: Path) ->
         f"Fooling images ({fooling.method} from noise): the network's confidence per class",
         fontsize=13,
     )
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)

@@ -18,15 +18,14 @@ from matplotlib.figure import Figure  # noqa: E402
 from netscope.inspect.classmodel import ClassModels  # noqa: E402
 from netscope.inspect.morph import Morph  # noqa: E402
 from netscope.inspect.receptive import TopPatches  # noqa: E402
+from netscope.png import save_png  # noqa: E402
 
 plt.rcParams.update({"font.size": 12, "axes.titlesize": 12, "figure.titlesize": 15})
 
 
 def save(fig: Figure, path: Path, dpi: int = 100) -> Path:
-    """Writes the figure as a PNG and closes it; returns the path."""
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor="white")
-    plt.close(fig)
-    return path
+    """Returns `path` after writing the figure there in the inspect style (trimmed, white)."""
+    return save_png(fig, path, tight=False, dpi=dpi, bbox_inches="tight", facecolor="white")
 
 
 def as_picture(image: torch.Tensor) -> np.ndarray:

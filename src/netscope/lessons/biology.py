@@ -32,6 +32,7 @@ from netscope.compare import (
 from netscope.data import load_dataset
 from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult
+from netscope.png import save_png
 from netscope.run import load_run
 from netscope.train import recipe_config, train
 
@@ -151,15 +152,6 @@ def plot_accuracy_scatter(points: list[Point]):
     return fig
 
 
-def save_figure(fig, path: Path) -> Path:
-    """Writes `fig` as a PNG and closes it; returns the path."""
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 def spearman(xs: list[float], ys: list[float]) -> float:
     """Returns Spearman's rank correlation of two equally long lists."""
     from scipy.stats import spearmanr
@@ -215,8 +207,11 @@ def best_source_phrases(comparison) -> list[str]:
 
 def report(out: Path, points, comparison, reference, final, plan: Plan) -> LessonResult:
     """Returns the LessonResult: figures written, numbers gathered, findings in words."""
-    scatter = save_figure(
-        plot_accuracy_scatter(points), out / "biology_accuracy_vs_predictivity.png"
+    scatter = save_png(
+        plot_accuracy_scatter(points),
+        out / "biology_accuracy_vs_predictivity.png",
+        tight=False,
+        dpi=100,
     )
     figures = [
         Figure(
@@ -252,7 +247,7 @@ def report(out: Path, points, comparison, reference, final, plan: Plan) -> Lesso
             row_label=f"layer of the seed-{final.config.seed} network (source)",
             column_label="layer of the reference network (target)",
         )
-        path = save_figure(fig, out / f"biology_{measure}.png")
+        path = save_png(fig, out / f"biology_{measure}.png", tight=False, dpi=100)
         figures.append(Figure(path, f"{title} between the layers of two networks", caption))
     init = [p.predictivity for p in points if p.epoch == 0]
     best = max(points, key=lambda p: p.accuracy_pct)

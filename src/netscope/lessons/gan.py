@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from netscope.errors import NetscopeError
 from netscope.lessons import Figure, LessonResult
+from netscope.png import save_png
 
 CONFIDENT = 0.9  # a sample counts as a clear digit when the judge gives it this probability
 
@@ -331,10 +332,7 @@ def save_sample_strip(history: GanHistory, path: Path, max_panels: int = 6) -> P
         ax.set_title("untrained" if epoch == 0 else f"after epoch {epoch}", fontsize=14)
         ax.axis("off")
     fig.suptitle("DCGAN samples from the same 36 noise vectors", fontsize=16)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def save_sample_gif(history: GanHistory, path: Path, scale: int = 3) -> Path:
@@ -381,10 +379,7 @@ def save_losses(history: GanHistory, path: Path) -> Path:
         ax.xaxis.label.set_size(13)
         ax.yaxis.label.set_size(13)
         ax.title.set_size(15)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def save_interpolation(
@@ -405,10 +400,7 @@ def save_interpolation(
         "Walking in a straight line from one noise vector to another (judge: class, probability)",
         fontsize=13,
     )
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def save_judge_histograms(scores: dict[str, JudgeScore], classes: list[str], path: Path) -> Path:
@@ -432,10 +424,7 @@ def save_judge_histograms(scores: dict[str, JudgeScore], classes: list[str], pat
         "Which digits does the generator draw? (judge = trained MNIST classifier)", fontsize=14
     )
     ax.legend(fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 # ---------------------------------------------------------------- the lesson

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from netscope.errors import NetscopeError
 from netscope.lessons import Figure, LessonResult
+from netscope.png import save_png
 
 
 @dataclass
@@ -212,10 +213,7 @@ def save_rows_read(
     for ax in axes.flatten()[2 * n :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=16)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def save_rows_to_decide(
@@ -241,10 +239,7 @@ def save_rows_to_decide(
     ax.grid(alpha=0.3)
     ax.xaxis.label.set_size(13)
     ax.yaxis.label.set_size(13)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 # ---------------------------------------------------------------- the lesson

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from netscope.lessons import Figure, LessonResult
+from netscope.png import save_png
 
 
 @dataclass(frozen=True)
@@ -162,10 +163,7 @@ def save_brains(brains: tuple[BrainFact, ...], path: Path) -> Path:
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]
     axes[0].legend(handles, ["animal", "artificial network"], fontsize=12, loc="lower right")
     fig.suptitle("Brains and networks (sources: printed by `netscope lesson scale`)", fontsize=16)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 def save_chips(chips: tuple[ChipFact, ...], path: Path) -> Path:
@@ -201,10 +199,7 @@ def save_chips(chips: tuple[ChipFact, ...], path: Path) -> Path:
     ax.set_title("Transistors per chip (makers' published counts)", fontsize=15)
     ax.legend(fontsize=12, loc="lower right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 # ---------------------------------------------------------------- the lesson

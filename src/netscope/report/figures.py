@@ -13,6 +13,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from netscope.evaluate import predict  # noqa: E402
+from netscope.png import save_png
 
 
 def save_curves_png(metrics: list[dict], path: Path, title: str = "") -> Path:
@@ -45,10 +46,7 @@ def save_curves_png(metrics: list[dict], path: Path, title: str = "") -> Path:
             ax.set_xticks(epochs)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
 
 
 @dataclass
@@ -97,7 +95,4 @@ def save_mistakes_png(
         f"Most confident mistakes ({n} of {mistakes.total}): true → predicted, confidence, test index",
         fontsize=12,
     )
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)
