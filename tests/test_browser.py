@@ -100,6 +100,18 @@ def local_server(app) -> Iterator[str]:
         sock.close()
 
 
+@contextmanager
+def served_page(browser, run: Run, mnist) -> Iterator:
+    """Yields (page, problems) with the web page of `run` loaded and its checkpoints listed."""
+    from netscope.serve.app import create_app
+
+    with local_server(create_app(run.path, mnist)) as url, watched_page(browser) as watched:
+        page = watched[0]
+        page.goto(url)
+        page.wait_for_selector("#checkpoint option", state="attached")
+        yield watched
+
+
 def draw_seven(page) -> None:
     """Draws a 7 on the page's canvas with the mouse: a top bar, then a long diagonal."""
     box = page.locator("#canvas").bounding_box()
@@ -120,17 +132,7 @@ def prediction_changed(page, before: str) -> None:
 
 
 def test_served_page_draw_predict_and_fool(browser, lecture_run: Run, mnist):
-    from netscope.serve.app import create_app
-
-    with (
-        local_server(create_app(lecture_run.path, mnist)) as url,
-        watched_page(browser) as (
-            page,
-            problems,
-        ),
-    ):
-        page.goto(url)
-        page.wait_for_selector("#checkpoint option", state="attached")
+    with served_page(browser, lecture_run, mnist) as (page, problems):
         draw_seven(page)
         page.wait_for_function("document.getElementById('prediction').dataset.class !== ''")
         page.wait_for_function("document.querySelectorAll('#features img').length === 9")
@@ -165,17 +167,7 @@ def test_served_page_draw_predict_and_fool(browser, lecture_run: Run, mnist):
 
 
 def test_page_reports_a_server_error_and_keeps_working(browser, lecture_run: Run, mnist):
-    from netscope.serve.app import create_app
-
-    with (
-        local_server(create_app(lecture_run.path, mnist)) as url,
-        watched_page(browser) as (
-            page,
-            _problems,
-        ),
-    ):
-        page.goto(url)
-        page.wait_for_selector("#checkpoint option", state="attached")
+    with served_page(browser, lecture_run, mnist) as (page, _problems):
         page.fill("#index", "99999")
         page.click("#load")
         page.wait_for_function("document.getElementById('status').textContent !== ''")
