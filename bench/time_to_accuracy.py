@@ -29,8 +29,9 @@ from netscope.train import recipe_config, resolve_device, train
 # name -> TrainConfig overrides on RECIPES["fast"]: the measured settings of bench/RESULTS.md
 SETUPS: dict[str, dict] = {
     "fast": {},
+    "fast-fp32": dict(autocast="off"),  # the recipe without its bf16 forward pass
     "fast-0.6": dict(epochs=3, shift=1),
-    "fast-0.6-b50": dict(epochs=3, shift=1, batch_size=50, lr=0.05),
+    "fast-0.6-e4": dict(epochs=4, shift=1),
 }
 TARGETS = (1.0, 0.6)
 
@@ -94,11 +95,12 @@ def plot_time_to_accuracy(runs: list[dict], path: Path, note: str = "") -> Path:
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    colors = {"slide": "tab:gray", "fast": "tab:blue", "fast-0.6": "tab:orange",
-              "fast-0.6-b50": "tab:green"}  # fmt: skip
+    colors = {"slide": "tab:gray", "fast": "tab:blue", "fast-fp32": "tab:cyan",
+              "fast-0.6": "tab:orange", "fast-0.6-e4": "tab:green"}  # fmt: skip
     labels = {"slide": "slide recipe, after each epoch", "fast": "--recipe fast (1 epoch)",
+              "fast-fp32": "--recipe fast --autocast off",
               "fast-0.6": "--recipe fast --epochs 3 --shift 1",
-              "fast-0.6-b50": "... --batch-size 50 --lr 0.05"}  # fmt: skip
+              "fast-0.6-e4": "--recipe fast --epochs 4 --shift 1"}  # fmt: skip
     labelled = set()
     for run in runs:
         seconds, errors = zip(*run["history"])

@@ -328,3 +328,25 @@ def test_shift_images_moves_real_digits_and_fills_the_border(mnist):
     assert (moved * mnist.std[0] + mnist.mean[0]).sum().item() == pytest.approx(
         ink.item(), rel=1e-5
     )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    offsets=st.lists(st.tuples(st.integers(-4, 4), st.integers(-4, 4)), min_size=1, max_size=4),
+    channels_last=st.booleans(),
+)
+def test_shift_images_matches_a_pixel_by_pixel_shift(offsets, channels_last):
+    # three channels with different fill values, as a normalised CIFAR-10 black pixel has
+    n, c, h, w = len(offsets), 3, 6, 5
+    images = torch.arange(n * c * h * w, dtype=torch.float32).view(n, c, h, w)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    fill = torch.tensor([-1.0, -2.0, -3.0])
+    moved = shift_images(images, torch.tensor(offsets), fill)
+    expected = fill.view(1, c, 1, 1).repeat(n, 1, h, w)
+    for i, (dy, dx) in enumerate(offsets):
+        for y in range(max(0, dy), min(h, h + dy)):
+            for x in range(max(0, dx), min(w, w + dx)):
+                expected[i, :, y, x] = images[i, :, y - dy, x - dx]
+    assert torch.equal(moved, expected)
+    assert moved.is_contiguous(memory_format=torch.channels_last) == channels_last

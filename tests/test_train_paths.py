@@ -24,6 +24,7 @@ from netscope.train import (
     set_lr,
     shard,
     train,
+    uses_bf16,
 )
 
 PLAIN = dict(channels_last=False, fused=False, compile=False, cuda_graphs=False, tf32=False)
@@ -92,8 +93,24 @@ def test_bf16_autocast_trains_close_to_float32(mnist, tmp_path):
     )
     assert _losses(mixed) == pytest.approx(_losses(exact), rel=0.03)
     assert _losses(mixed) != _losses(exact)  # bf16 really ran: not the same math
-    with pytest.raises(NetscopeError, match="--autocast fp8: expected off or bf16"):
+    with pytest.raises(NetscopeError, match="--autocast fp8: expected off, bf16 or auto"):
         TrainConfig(autocast="fp8")
+
+
+@pytest.mark.parametrize(
+    "avx512_bf16, amx, expected", [(True, False, True), (False, True, True), (False, False, False)]
+)
+def test_auto_autocast_uses_bf16_only_on_a_cpu_with_bf16_instructions(
+    monkeypatch, avx512_bf16, amx, expected
+):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    auto = TrainConfig(autocast="auto")
+    assert uses_bf16(auto, torch.device("cpu")) is expected
+    assert uses_bf16(auto, torch.device("cuda")) is False  # not measured on a GPU yet
+    assert uses_bf16(TrainConfig(autocast="bf16"), torch.device("cpu")) is True
+    assert uses_bf16(TrainConfig(), torch.device("cpu")) is False  # the lecture's float32
+    assert recipe_config("fast").autocast == "auto"
 
 
 def test_shard_splits_a_global_batch_without_loss_or_overlap():
@@ -168,8 +185,8 @@ def test_cuda_graph_step_matches_the_eager_step(mnist):
 
 def test_epoch_shifts_cover_the_range_and_repeat_per_epoch():
     config = TrainConfig(shift=2, seed=3)
-    first = epoch_shifts(config, 0, 5000, torch.device("cpu"))
+    first = epoch_shifts(config, 0, 5000)
     assert first.shape == (5000, 2)
     assert sorted(first.unique().tolist()) == [-2, -1, 0, 1, 2]
-    assert torch.equal(first, epoch_shifts(config, 0, 5000, torch.device("cpu")))
-    assert not torch.equal(first, epoch_shifts(config, 1, 5000, torch.device("cpu")))
+    assert torch.equal(first, epoch_shifts(config, 0, 5000))
+    assert not torch.equal(first, epoch_shifts(config, 1, 5000))

@@ -62,21 +62,21 @@ class Dataset:
 def shift_images(images: torch.Tensor, offsets: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
     """Returns each image of `images` (N×C×H×W) moved down by offsets[i, 0] and right by
     offsets[i, 1] pixels (negative: up/left); the uncovered border takes `fill` (one value per
-    channel, e.g. the normalised value of a black pixel). Keeps the input's memory format."""
+    channel, e.g. the normalised value of a black pixel). Keeps the input's memory format.
+    `offsets` may stay on the CPU (then reading its largest value costs no device sync)."""
     n, c, h, w = images.shape
-    # output pixel (y, x) reads input pixel (y - dy, x - dx) where that lies inside the image
-    rows = torch.arange(h, device=images.device) - offsets[:, :1]
-    cols = torch.arange(w, device=images.device) - offsets[:, 1:]
-    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
-    source = rows.clamp(0, h - 1)[:, :, None] * w + cols.clamp(0, w - 1)[:, None, :]
-    pixels = images.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view when channels_last
-    read = pixels.gather(1, source.view(n, h * w, 1).expand(n, h * w, c))
-    moved = torch.where(inside.view(n, h * w, 1), read, fill.to(images))
-    moved = moved.view(n, h, w, c).permute(0, 3, 1, 2)
+    pad = int(offsets.abs().max()) if n else 0
     channels_last = images.is_contiguous(memory_format=torch.channels_last)
-    return moved.contiguous(
-        memory_format=torch.channels_last if channels_last else torch.contiguous_format
-    )
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    size = (n, c, h + 2 * pad, w + 2 * pad)
+    padded = fill.to(images).view(1, c, 1, 1).expand(size).contiguous(memory_format=layout)
+    padded[:, :, pad : pad + h, pad : pad + w] = images
+    # every H×W window of the padded image, as a view: n, c, 2·pad+1, 2·pad+1, h, w; the image
+    # moved by (dy, dx) is the window that starts at (pad - dy, pad - dx)
+    windows = padded.unfold(2, h, 1).unfold(3, w, 1)
+    starts = (pad - offsets).to(images.device)
+    moved = windows[torch.arange(n, device=images.device), :, starts[:, 0], starts[:, 1]]
+    return moved.contiguous(memory_format=layout)
 
 
 @dataclass(frozen=True)

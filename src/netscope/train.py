@@ -78,7 +78,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model: measured slower on CPU (bench/RESULTS.md)
     cuda_graphs: bool = True  # CUDA: replay the whole step as one CUDA graph (one process)
     tf32: bool = True  # CUDA: TF32 tensor cores for matmul and convolution (not the same math)
-    autocast: str = "off"  # off | bf16: mixed-precision forward (not the same math)
+    autocast: str = "off"  # off | bf16 | auto (= bf16 on CPUs with native bf16); not same math
     threads: int = 0  # CPU threads per process (0 = torch's default, split among local ranks)
     checkpoints: bool = True  # keep the weights of every epoch in checkpoints/
     progress: bool = True  # a progress bar per epoch
@@ -101,7 +101,7 @@ class TrainConfig:
             ("train-limit", self.train_limit >= 0, "an integer >= 0 (0 = all)"),
             ("test-limit", self.test_limit >= 0, "an integer >= 0 (0 = all)"),
             ("nesterov", not self.nesterov or self.momentum > 0, "used with --momentum > 0"),
-            ("autocast", self.autocast in ("off", "bf16"), "off or bf16"),
+            ("autocast", self.autocast in ("off", "bf16", "auto"), "off, bf16 or auto"),
             ("threads", self.threads >= 0, "an integer >= 0 (0 = torch's default)"),
         ]
         for flag, ok, expected in checks:
@@ -110,9 +110,10 @@ class TrainConfig:
                 raise NetscopeError(f"--{flag} {value}: expected {expected}")
 
 
-# "fast": the lecture model and batch, Nesterov momentum, a one-cycle schedule, label smoothing and
-# shuffling; one epoch reached 0.78-0.93 % test error for seeds 0-4 (lr 0.2 diverged for seed 1,
-# lr 0.05 ended at 1.01 %); `--epochs 4 --shift 1` reached 0.50-0.58 %. Runs: bench/RESULTS.md.
+# "fast": the lecture model and batch, Nesterov momentum, a one-cycle schedule, label smoothing,
+# shuffling and, on a CPU with bf16 instructions, a bf16 forward pass (a step about 1.4x faster at
+# the same accuracy); one epoch reached 0.78-0.95 % test error for seeds 0-4 (lr 0.2 diverged for
+# seed 1, lr 0.05 ended at 1.01 %); `--epochs 4 --shift 1` reached 0.49-0.58 %. bench/RESULTS.md.
 RECIPES: dict[str, dict] = {
     "lecture": {},
     "fast": dict(
@@ -125,6 +126,7 @@ RECIPES: dict[str, dict] = {
         warmup=0.2,
         label_smoothing=0.1,
         shuffle=True,
+        autocast="auto",
     ),
 }
 
@@ -282,12 +284,13 @@ def epoch_order(
     return torch.randperm(n, generator=generator).to(device)
 
 
-def epoch_shifts(config: TrainConfig, epoch: int, n: int, device: torch.device) -> torch.Tensor:
+def epoch_shifts(config: TrainConfig, epoch: int, n: int) -> torch.Tensor:
     """Returns the (dy, dx) shift of the image at each of the epoch's n positions, n×2 in
-    [-shift, shift]; seeded by (seed, epoch) apart from the order, so resuming repeats them."""
+    [-shift, shift] on the CPU; seeded by (seed, epoch) apart from the order, so resuming repeats
+    them."""
     generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 50_000)
     span = 2 * config.shift + 1
-    return (torch.randint(span, (n, 2), generator=generator) - config.shift).to(device)
+    return torch.randint(span, (n, 2), generator=generator) - config.shift
 
 
 # ---------------------------------------------------------------- one training step
@@ -306,14 +309,25 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
             group["lr"] = lr
 
 
+def uses_bf16(config: TrainConfig, device: torch.device) -> bool:
+    """Returns whether the forward pass runs under bf16 autocast: always for "bf16"; for "auto"
+    on a CPU with AVX512-BF16 or AMX instructions, where bench/RESULTS.md measured a step about
+    1.4× faster (a CPU without them emulates bf16, and no GPU run has measured it yet)."""
+    if config.autocast == "auto":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu, private
+        native = any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+        return device.type == "cpu" and native
+    return config.autocast == "bf16"
+
+
 def eager_update(
     forward: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, procs: Processes
 ) -> Update:
     """Returns update(inputs, labels, global_n) -> loss: one SGD step at the optimiser's current
     learning rate, in eager PyTorch."""
-    device_type = next(forward.parameters()).device.type
-    mixed = torch.autocast(device_type, torch.bfloat16, cache_enabled=False)
-    precision = mixed if config.autocast == "bf16" else contextlib.nullcontext()
+    device = next(forward.parameters()).device
+    mixed = torch.autocast(device.type, torch.bfloat16, cache_enabled=False)
+    precision = mixed if uses_bf16(config, device) else contextlib.nullcontext()
 
     def loss_of(logits: torch.Tensor, labels: torch.Tensor, global_n: int) -> torch.Tensor:
         if procs.world == 1:
@@ -441,7 +455,7 @@ def train_epoch(
     n = len(tensors.train_inputs)
     steps = math.ceil(n / config.batch_size)
     order = epoch_order(config, epoch, n, tensors.train_inputs.device)
-    shifts = epoch_shifts(config, epoch, n, tensors.train_inputs.device) if config.shift else None
+    shifts = epoch_shifts(config, epoch, n) if config.shift else None
     loss_sum = torch.zeros((), device=tensors.train_inputs.device)
     model.train()
     bar = tqdm(
@@ -554,6 +568,7 @@ def run_info(
         },
         "seed": config.seed,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "bf16_autocast": uses_bf16(config, device),
         "processes": procs.world,
         "epochs_done": 0,
         "train_seconds": 0.0,
