@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from netscope.evaluate import evaluate, save_confusion_png
+from netscope.evaluate import error_pct, evaluate, save_confusion_png
 
 
 class FixedAnswers(nn.Module):
@@ -39,3 +39,11 @@ def test_confusion_png_is_written(lecture_run, mnist, tmp_path):
     path = save_confusion_png(result, tmp_path / "confusion.png")
     with Image.open(path) as image:
         assert image.size[0] >= 800 and image.size[1] >= 700
+
+
+def test_error_pct_is_exact_at_a_target_boundary():
+    # 60 wrong of 10 000 must compare <= 0.6 (a float32 mean gives 0.6000000052)
+    labels = torch.zeros(10_000, dtype=torch.long)
+    logits = torch.zeros(10_000, 10)
+    logits[:60, 1] = 1.0
+    assert error_pct(logits, labels) == 0.6

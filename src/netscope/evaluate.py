@@ -24,8 +24,10 @@ def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 1000) -> t
 
 
 def error_pct(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Returns the percentage of rows whose arg-max differs from the label."""
-    return 100.0 * (logits.argmax(1) != labels).float().mean().item()
+    """Returns the percentage of rows whose arg-max differs from the label (60 of 10 000 rows give
+    exactly 0.6, which a float32 mean would not)."""
+    wrong = int((logits.argmax(1) != labels).sum())
+    return 100.0 * wrong / len(labels)
 
 
 @dataclass
@@ -63,14 +65,14 @@ def evaluate(
     model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, classes: list[str]
 ) -> Evaluation:
     """Returns the Evaluation of `model` on normalised `inputs` with true `labels`."""
-    predicted = predict(model, inputs).argmax(1).cpu()
-    labels = labels.cpu()
+    logits = predict(model, inputs).cpu()
+    predicted, labels = logits.argmax(1), labels.cpu()
     n = len(classes)
     confusion = torch.bincount(labels * n + predicted, minlength=n * n).view(n, n)
     per_class = confusion.sum(1).clamp(min=1)
     wrong = per_class - confusion.diag()
     return Evaluation(
-        test_error_pct=100.0 * (predicted != labels).float().mean().item(),
+        test_error_pct=error_pct(logits, labels),
         per_class_error_pct=(100.0 * wrong / per_class).tolist(),
         confusion=confusion,
         classes=classes,

@@ -111,7 +111,7 @@ class TrainConfig:
 
 
 # "fast": the lecture model and batch, Nesterov momentum, a one-cycle schedule, label smoothing,
-# shuffling and, on a CPU with bf16 instructions, a bf16 forward pass (a step about 1.4x faster at
+# shuffling and, on a CPU with bf16 instructions, a bf16 forward pass (a step about 1.3x faster at
 # the same accuracy); one epoch reached 0.78-0.95 % test error for seeds 0-4 (lr 0.2 diverged for
 # seed 1, lr 0.05 ended at 1.01 %); `--epochs 4 --shift 1` reached 0.49-0.58 %. bench/RESULTS.md.
 RECIPES: dict[str, dict] = {
@@ -312,7 +312,7 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 def uses_bf16(config: TrainConfig, device: torch.device) -> bool:
     """Returns whether the forward pass runs under bf16 autocast: always for "bf16"; for "auto"
     on a CPU with AVX512-BF16 or AMX instructions, where bench/RESULTS.md measured a step about
-    1.4× faster (a CPU without them emulates bf16, and no GPU run has measured it yet)."""
+    1.3× faster (a CPU without them emulates bf16, and no GPU run has measured it yet)."""
     if config.autocast == "auto":
         checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu, private
         native = any(getattr(torch.cpu, check, lambda: False)() for check in checks)
