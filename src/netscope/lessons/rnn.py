@@ -19,6 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from netscope.errors import NetscopeError
+from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult
 from netscope.png import save_png
 
@@ -135,17 +136,6 @@ def train_classifier(
 
 
 @torch.no_grad()
-def test_error_pct(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Returns the % of `images` (pixels in [0, 1]) the model misclassifies."""
-    model.eval()
-    wrong = sum(
-        (model(images[i : i + 1000]).argmax(1) != labels[i : i + 1000]).sum().item()
-        for i in range(0, len(images), 1000)
-    )
-    return 100.0 * wrong / len(images)
-
-
-@torch.no_grad()
 def probabilities_by_rows(
     model: nn.Module, images: torch.Tensor, batch_size: int = 1000
 ) -> torch.Tensor:
@@ -252,7 +242,7 @@ def _cnn_error(cnn_run, images: torch.Tensor, labels: torch.Tensor) -> tuple[flo
 
     run = cnn_run if isinstance(cnn_run, Run) else load_run(cnn_run)
     model = run.pixel_model().to(images.device)
-    return test_error_pct(model, images, labels), f"{run.info['model']['name']} in {run.path}"
+    return error_pct(predict(model, images), labels), f"{run.info['model']['name']} in {run.path}"
 
 
 def run(
@@ -285,7 +275,7 @@ def run(
     start = time.perf_counter()
     losses = train_classifier(model, train_x, dataset.train_labels[:limit].to(device), config)
     seconds = time.perf_counter() - start
-    lstm_error = test_error_pct(model, test_x, test_y)
+    lstm_error = error_pct(predict(model, test_x), test_y)
     cnn_error, cnn_name = _cnn_error(cnn_run, test_x, test_y)
     picks = torch.tensor([0, 7, 8, 18])  # the first 7, 9, 5 and 3 of the test set
     probs = probabilities_by_rows(model, test_x)
