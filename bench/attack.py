@@ -25,7 +25,7 @@ from netscope import load_run
 from netscope.attack import deepfool, fgsm, pgd
 from netscope.attack.pipeline import PAPER_RHO_ADV_LENET_MNIST
 from netscope.attack.result import make_result
-from netscope.train import resolve_device
+from netscope.device import resolve_device
 
 
 def summary(result, seconds: float, peak_mb: float) -> dict:
@@ -62,12 +62,12 @@ def variants(eps_linf: float, eps_l2: float, steps: int) -> dict:
         ),
         "fgsm_linf": (lambda m, x, y: fgsm(m, x, y, eps_linf), fb.FGSM(), eps_linf),
         "pgd_linf": (
-            lambda m, x, y: pgd(m, x, y, eps_linf, "linf", steps),
+            lambda m, x, y: pgd(m, x, y, eps_linf, norm="linf", steps=steps),
             fb.LinfPGD(steps=steps, abs_stepsize=2.5 * eps_linf / steps, random_start=True),
             eps_linf,
         ),
         "pgd_l2": (
-            lambda m, x, y: pgd(m, x, y, eps_l2, "l2", steps),
+            lambda m, x, y: pgd(m, x, y, eps_l2, norm="l2", steps=steps),
             fb.L2PGD(steps=steps, abs_stepsize=2.5 * eps_l2 / steps, random_start=True),
             eps_l2,
         ),

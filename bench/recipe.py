@@ -25,10 +25,12 @@ import torch
 import torch.nn.functional as F
 from memory import peak_memory_mb
 
+from netscope.config import recipe_config
 from netscope.data import load_dataset
+from netscope.device import resolve_device
 from netscope.evaluate import error_pct, predict
 from netscope.models import LectureCNN
-from netscope.train import recipe_config, resolve_device, train
+from netscope.train import train
 
 PLAIN = dict(channels_last=False, fused=False, compile=False, cuda_graphs=False, tf32=False)
 

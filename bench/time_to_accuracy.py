@@ -23,8 +23,10 @@ import torch
 from memory import peak_memory_mb, reset_peak_memory
 from recipe import slide_recipe
 
+from netscope.config import recipe_config
 from netscope.data import load_dataset
-from netscope.train import recipe_config, resolve_device, train
+from netscope.device import resolve_device
+from netscope.train import train
 
 # name -> TrainConfig overrides on RECIPES["fast"]: the measured settings of bench/RESULTS.md
 SETUPS: dict[str, dict] = {

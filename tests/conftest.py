@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from netscope.config import recipe_config
 from netscope.data import Dataset, load_dataset
 from netscope.run import Run, load_run, read_json
-from netscope.train import recipe_config, train
+from netscope.train import train
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

@@ -63,7 +63,7 @@ def test_report_opens_offline_with_every_image(browser, lecture_run: Run, mnist,
 
     run_dir = make_run_copy(lecture_run, tmp_path / "run")
     add_analyses(run_dir)  # figures of an inspect.json and a lesson.json, and hostile strings
-    path = write_report(run_dir, ReportConfig(mistakes=16), mnist)
+    path = write_report(run_dir, ReportConfig(), mnist)
     with watched_page(browser) as (page, problems):
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))

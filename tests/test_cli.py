@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from netscope.cli import build_parser, field_comments, main
-from netscope.train import TrainConfig
+from netscope.config import TrainConfig
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -62,3 +62,36 @@ def test_data_info_reports_real_mnist_facts():
     info = json.loads(result.stdout)
     assert info["train"] == 60000 and info["test"] == 10000
     assert info["train_class_counts"][0] == 5923
+
+
+def test_resume_refuses_flags_that_would_change_the_recorded_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--epochs", "1", "--train-limit", "300",
+                 "--test-limit", "100", "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--lr", "0.5", "--train-limit", "100"]) == 2
+    err = capsys.readouterr().err
+    assert "--lr 0.5: " in err and "was trained with --lr 0.1" in err
+    assert "only --epochs and --progress may change" in err
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--no-progress"]) == 0
+    assert json.loads((out / "run.json").read_text())["epochs_done"] == 2
+
+
+def test_a_misspelt_flag_gets_one_line_and_the_closest_flag():
+    result = run_cli("train", "--ephocs", "3")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "netscope: error: unrecognized arguments: --ephocs 3 (did you mean --epochs?)"
+    ]
+    bad_value = run_cli("train", "--lr", "abc")
+    assert bad_value.stderr.strip().splitlines() == [
+        "netscope: error: argument --lr: invalid float value: 'abc'"
+    ]
+
+
+def test_attack_flags_of_another_method_are_refused(tmp_path):
+    result = run_cli("attack", str(tmp_path), "--method", "pgd", "--overshoot", "0.1")
+    assert result.returncode == 2
+    assert "--overshoot: not an option of pgd (its options: --random-start, --schedule," in (
+        result.stderr
+    )

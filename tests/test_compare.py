@@ -14,15 +14,14 @@ from netscope.compare import (
     CompareConfig,
     compare_models,
     default_layers,
-    explained_variance,
     layer_features,
     linear_cka,
-    load_responses,
-    nanmedian,
     response_features,
     ridge_predictivity,
     run_compare,
 )
+from netscope.compare.measures import explained_variance, nanmedian
+from netscope.compare.pipeline import load_responses
 from netscope.errors import NetscopeError
 from netscope.lessons import biology, run_lesson
 from netscope.run import load_run
@@ -266,7 +265,8 @@ def test_cli_compare_errors_name_the_argument(lecture_run, tmp_path, capsys):
     assert "RUN_B or --responses" in capsys.readouterr().err
     bad = ["compare", str(lecture_run.path), str(lecture_run.path), "--layers", "nope"]
     assert main(bad + ["--out", str(tmp_path)]) == 2
-    assert "--layers: unknown layer(s) ['nope']" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--layers: unknown layer 'nope' (valid layers: conv1, pool1, relu1," in err
     assert main(bad[:3] + ["--spatial", "mean"]) == 2
     assert "--spatial mean: expected flatten or pool" in capsys.readouterr().err
 

@@ -258,6 +258,8 @@ def test_deep_dream_amplifies_the_layer_and_is_deterministic(lecture):
 
 def test_figures_for_a_colour_user_model(tmp_path):
     from netscope.inspect import plots
+    from netscope.inspect.filters import plot_filters
+    from netscope.inspect.receptive import plot_top_patches
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 12, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2)).eval()
@@ -267,7 +269,7 @@ def test_figures_for_a_colour_user_model(tmp_path):
     name, weights = filters(model)
     top = top_patches(model, photos, "2", k=2)
     assert top.field.size == (6, 6) and top.patches.shape == (12, 2, 3, 6, 6)
-    figures = [plots.plot_filters(name, weights), plots.plot_top_patches(top)]
+    figures = [plot_filters(name, weights), plot_top_patches(top)]
     assert figures[0].axes[0].get_title() == "0: 12 filters of 3×5×5, input channels side by side"
     for k, fig in enumerate(figures):
         assert plots.save(fig, tmp_path / f"{k}.png").stat().st_size > 5_000

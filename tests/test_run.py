@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
 from netscope import load_run
+from netscope.config import recipe_config
 from netscope.errors import NetscopeError
 from netscope.evaluate import error_pct, predict
 from netscope.models import LectureCNN, Normalized
-from netscope.run import write_atomic
+from netscope.run import claimed, write_atomic
+from netscope.train import resume, train
 
 
 def test_load_run_restores_the_trained_model(lecture_run, mnist):
@@ -91,3 +95,35 @@ def test_write_atomic_replaces_whole_file(tmp_path):
     write_atomic(path, b"new contents")
     assert path.read_bytes() == b"new contents"
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+LEGACY = Path(__file__).parent / "data" / "run_v0_1"
+
+
+def test_a_run_written_before_the_redesign_loads_evaluates_and_resumes(tmp_path, mnist):
+    """tests/data/run_v0_1 was written by netscope 0.1.0 before the trainer and the run
+    directory were untied (`netscope train --model lenet5 --epochs 1 --train-limit 600
+    --test-limit 200 --no-checkpoints`): today's code reads it, evaluates it and continues it."""
+    copy = tmp_path / "old"
+    shutil.copytree(LEGACY, copy)
+    run = load_run(copy)
+    assert run.config.model == "lenet5" and run.info["epochs_done"] == 1
+    logits = predict(run.model, mnist.normalize(mnist.test_images[:200]))
+    assert error_pct(logits, mnist.test_labels[:200]) == run.info["metrics"]["test_error_pct"]
+    resumed = resume(copy, epochs=2, progress=False)
+    assert [m["epoch"] for m in resumed.metrics] == [1, 2]
+    assert resumed.metrics[0] == run.metrics[0]
+
+
+def test_two_trainings_never_share_a_run_directory(mnist, tmp_path):
+    """The first training holds RUN/.lock; a second one into the same folder is refused at
+    once, and the folder is free again once the first has ended."""
+    out = tmp_path / "shared"
+    with claimed(out, new=True):
+        config = recipe_config(epochs=1, train_limit=300, test_limit=100, progress=False)
+        with pytest.raises(NetscopeError, match="another netscope process is training into it"):
+            train(dataclasses.replace(config, out=str(out)), dataset=mnist)
+        assert not (out / "run.json").exists()
+    train(dataclasses.replace(config, out=str(out)), dataset=mnist)
+    with pytest.raises(NetscopeError, match="already holds a run"):
+        train(dataclasses.replace(config, out=str(out)), dataset=mnist)

@@ -9,22 +9,19 @@ import sys
 import pytest
 import torch
 
+from netscope.config import TrainConfig, recipe_config
+from netscope.device import Processes, shard, uses_bf16
 from netscope.errors import NetscopeError
 from netscope.run import load_run
 from netscope.train import (
     GraphUpdate,
-    Processes,
-    TrainConfig,
     _move_optimizer_state,
     eager_update,
     epoch_shifts,
     make_optimizer,
-    recipe_config,
     resume,
     set_lr,
-    shard,
     train,
-    uses_bf16,
 )
 
 PLAIN = dict(channels_last=False, fused=False, compile=False, cuda_graphs=False, tf32=False)
@@ -152,7 +149,7 @@ def test_torchrun_with_two_gloo_processes_matches_one_process(mnist, tmp_path):
     for epoch in (1, 2):
         assert done.stderr.count(f"epoch {epoch:>3}/2  train_loss") == 1, done.stderr
     names = sorted(p.name for p in ddp.path.rglob("*"))
-    expected = ["checkpoints", "epoch_00.safetensors", "epoch_01.safetensors",
+    expected = [".lock", "checkpoints", "epoch_00.safetensors", "epoch_01.safetensors",
                 "epoch_02.safetensors", "metrics.jsonl", "model.safetensors", "run.json",
                 "train_state.safetensors"]  # fmt: skip
     assert names == expected  # no stray temporary files from a second writer

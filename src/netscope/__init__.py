@@ -1,17 +1,29 @@
-"""netscope: train the classic deep-learning models on real image data and look inside them."""
+"""netscope: train the classic deep-learning models on real image data and look inside them.
 
-from netscope.data import Dataset, load_dataset
+The names below load on first use, so that `import netscope.cli` (and `netscope --help`) does not
+import torch.
+"""
+
+from importlib import import_module
+
 from netscope.errors import NetscopeError
-from netscope.models import Normalized, build_model
-from netscope.run import Run, load_run
 
-__all__ = [
-    "Dataset",
-    "NetscopeError",
-    "Normalized",
-    "Run",
-    "build_model",
-    "load_dataset",
-    "load_run",
-]
+# name -> the module that defines it
+_EXPORTS = {
+    "Dataset": "netscope.data",
+    "load_dataset": "netscope.data",
+    "Normalized": "netscope.models",
+    "build_model": "netscope.models",
+    "Run": "netscope.run",
+    "load_run": "netscope.run",
+    "TrainConfig": "netscope.config",
+}
+
+__all__ = ["NetscopeError", *_EXPORTS]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'netscope' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -1,12 +1,15 @@
 """`netscope SUBCOMMAND`: each subcommand maps its flags 1:1 onto a config dataclass or function.
 
-Errors the user caused print one line (`netscope: error: …`) and exit with status 2.
+Errors the user caused print one line (`netscope: error: …`) and exit with status 2. Building the
+parser imports nothing heavy: a subcommand's flags (and the config dataclass they come from) are
+added only when that subcommand runs, so `netscope --help` starts without torch or matplotlib.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import inspect
 import json
 import re
@@ -17,8 +20,17 @@ from pathlib import Path
 
 from netscope.errors import NetscopeError
 
-# Each section below defines `add_<command>(sub)` and appends it here; build_parser calls them.
-COMMANDS: list = []
+
+class Command(typing.NamedTuple):
+    """One subcommand: its one-line help, what adds its arguments, and what runs it."""
+
+    help: str
+    add_arguments: typing.Callable[[argparse.ArgumentParser], None]
+    run: typing.Callable[[argparse.Namespace], None]
+
+
+# Each section below defines `add_<command>(parser)` and `cmd_<command>(args)` and registers them.
+COMMANDS: dict[str, Command] = {}
 
 
 def field_comments(config_class: type) -> dict[str, str]:
@@ -32,15 +44,15 @@ def field_comments(config_class: type) -> dict[str, str]:
     return {match[1]: match[2] for match in found if match}
 
 
-def add_config_args(parser: argparse.ArgumentParser, config_class: type, skip: tuple = ()) -> None:
+def add_config_args(parser, config_class: type, skip: tuple = ()) -> None:
     """Adds one `--field-name` flag per dataclass field; every default is None (= keep the
     dataclass's or recipe's default), so only what the user typed overrides it."""
     hints = typing.get_type_hints(config_class)
     comments = field_comments(config_class)
     for field in dataclasses.fields(config_class):
-        if field.name in skip:
-            continue
         flag = "--" + field.name.replace("_", "-")
+        if field.name in skip or flag in parser._option_string_actions:  # shared option: once
+            continue
         kind = hints[field.name]
         if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
@@ -126,106 +138,112 @@ def _dataset_info(dataset) -> dict:
     }
 
 
-def add_data(sub) -> None:
-    parser = sub.add_parser("data", help="list, describe or download data sets")
+def add_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["list", "info", "fetch"])
     parser.add_argument("name", nargs="?", help="mnist | fashion-mnist | cifar10 | PATH")
     parser.add_argument("--data-dir", help="folder holding the data set files")
     parser.add_argument("--dest", help="fetch: folder to download into (default: the cache)")
     parser.add_argument("--base-url", help="fetch: a mirror to download from instead")
-    parser.set_defaults(func=cmd_data)
 
 
-COMMANDS.append(add_data)
+COMMANDS["data"] = Command("list, describe or download data sets", add_data, cmd_data)
 
 
 # ---------------------------------------------------------------- train, evaluate
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from netscope.attack.training import transform_for_config, transform_for_run
-    from netscope.train import TrainConfig, processes_from_env, recipe_config, resume, train
+    from netscope.config import TrainConfig, recipe_config
+    from netscope.device import processes_from_env
+    from netscope.train import resume, train
 
+    overrides = config_overrides(args, TrainConfig)
     if args.resume:
-        run = resume(
-            args.resume, epochs=args.epochs, batch_transform=transform_for_run(args.resume)
-        )
+        check_resume_flags(Path(args.resume), overrides)
+        run = resume(args.resume, epochs=args.epochs, progress=args.progress)
     else:
-        overrides = config_overrides(args, TrainConfig)
         overrides.pop("recipe", None)
-        config = recipe_config(args.recipe or "lecture", **overrides)
-        run = train(config, batch_transform=transform_for_config(config))
+        run = train(recipe_config(args.recipe or "lecture", **overrides))
     if processes_from_env().writer:  # under torchrun, rank 0 alone reports
         error = run.info["metrics"]["test_error_pct"]
         print(f"netscope: run written to {run.path} (test error {error:.2f} %)")
 
 
-def add_train(sub) -> None:
-    from netscope.train import TrainConfig
+def check_resume_flags(run_dir: Path, overrides: dict) -> None:
+    """Raises NetscopeError for a flag that would change the config recorded in `run_dir`:
+    --resume continues the recorded run, and only its length and progress bar may change."""
+    from netscope.run import read_json
+    from netscope.train import RESUMABLE
 
-    parser = sub.add_parser("train", help="train a model and write a run directory")
+    recorded = read_json(run_dir / "run.json").get("config", {})
+    for name, value in overrides.items():
+        if name not in RESUMABLE and recorded.get(name) != value:
+            flag = "--" + name.replace("_", "-")
+            raise NetscopeError(
+                f"{flag} {value}: {run_dir} was trained with {flag} {recorded.get(name)}; "
+                f"--resume continues the recorded config (only --epochs and --progress may "
+                f"change; start a new run with --out to train differently)"
+            )
+
+
+def add_train(parser: argparse.ArgumentParser) -> None:
+    from netscope.config import TrainConfig
+
     add_config_args(parser, TrainConfig)
     parser.add_argument("--resume", metavar="RUN", help="continue RUN from its last finished epoch")
-    parser.set_defaults(func=cmd_train)
 
 
-COMMANDS.append(add_train)
+COMMANDS["train"] = Command("train a model and write a run directory", add_train, cmd_train)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from netscope.evaluate import evaluate, save_confusion_png
-    from netscope.run import write_json
+    from netscope.evaluate import evaluation_folder, write_evaluation
+    from netscope.run import load_run
 
-    run, out = open_run(args)
-    dataset = run.load_dataset()
-    evaluation = evaluate(
-        run.model, dataset.normalize(dataset.test_images), dataset.test_labels, run.classes
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "evaluation.json", evaluation.as_dict())
-    png = save_confusion_png(evaluation, out / "confusion.png")
-    print(f"test error {evaluation.test_error_pct:.2f} % on {len(dataset.test_labels)} test images")
-    for name, error in zip(run.classes, evaluation.per_class_error_pct):
+    run = load_run(args.run, args.checkpoint)
+    out = Path(args.out) if args.out else evaluation_folder(run)
+    record = write_evaluation(run, out)
+    print(f"test error {record['test_error_pct']:.2f} % on {record['test_size']} test images")
+    for name, error in record["per_class_error_pct"].items():
         print(f"  class {name:<12} {error:5.2f} %")
     print(
         "most confused (true -> predicted: count): "
-        + ", ".join(f"{t}->{p}: {c}" for t, p, c in evaluation.most_confused())
+        + ", ".join(f"{t}->{p}: {c}" for t, p, c in record["most_confused"])
     )
-    print(f"netscope: wrote {out / 'evaluation.json'} and {png}")
+    print(f"netscope: wrote {out / 'evaluation.json'}, confusion.png and mistakes.png")
 
 
-def add_evaluate(sub) -> None:
-    parser = sub.add_parser("evaluate", help="test error, per-class errors, confusion matrix")
-    add_run_args(parser, "the run directory")
-    parser.set_defaults(func=cmd_evaluate)
+def add_evaluate(parser: argparse.ArgumentParser) -> None:
+    add_run_args(parser, "the run directory, or RUN/evaluate/CHECKPOINT for an earlier one")
 
 
-COMMANDS.append(add_evaluate)
+COMMANDS["evaluate"] = Command(
+    "test error, per-class errors, confusion matrix", add_evaluate, cmd_evaluate
+)
 
 
 # ---------------------------------------------------------------- demo
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from netscope.report.demo import DemoConfig, run_demo
+    from netscope.demo import DemoConfig, run_demo
 
     path = run_demo(make_config(args, DemoConfig))
     print(f"netscope: demo report written to {path.resolve()} (open it in a browser)")
     print(f"netscope: next, draw digits for the network: netscope serve {path.parent}")
 
 
-def add_demo(sub) -> None:
-    from netscope.report.demo import DemoConfig
+def add_demo(parser: argparse.ArgumentParser) -> None:
+    from netscope.demo import DemoConfig
 
-    parser = sub.add_parser(
-        "demo",
-        help="bundled MNIST -> lecture CNN -> evaluation, inspections, attacks -> HTML report",
-    )
     add_config_args(parser, DemoConfig)
-    parser.set_defaults(func=cmd_demo)
 
 
-COMMANDS.append(add_demo)
+COMMANDS["demo"] = Command(
+    "bundled MNIST -> lecture CNN -> evaluation, inspections, attacks -> HTML report",
+    add_demo,
+    cmd_demo,
+)
 
 
 # ---------------------------------------------------------------- inspect (issue 4)
@@ -241,44 +259,76 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     print(f"netscope: wrote {len(result['figures'])} figures and inspect.json to {out}")
 
 
-def add_inspect(sub) -> None:
+def add_inspect(parser: argparse.ArgumentParser) -> None:
     from netscope.inspect import InspectConfig
 
-    parser = sub.add_parser(
-        "inspect", help="filters, top patches, occlusion, saliency, class models, dream, morph"
-    )
     add_run_args(parser, "RUN/inspect")
     add_config_args(parser, InspectConfig)
-    parser.set_defaults(func=cmd_inspect)
 
 
-COMMANDS.append(add_inspect)
+COMMANDS["inspect"] = Command(
+    "filters, top patches, occlusion, saliency, class models, dream, morph",
+    add_inspect,
+    cmd_inspect,
+)
 
 # ---------------------------------------------------------------- attack, fool (issue 5)
 
 
 def cmd_attack(args: argparse.Namespace) -> None:
-    from netscope.attack import AttackConfig, run_attack
-    from netscope.attack.pipeline import summary_line
+    from netscope.attack import ATTACKS, AttackConfig, run_attack
+    from netscope.attack.pipeline import attack_folder, summary_line
 
-    run, out = open_run(args, "attack")
-    record = run_attack(run, out, make_config(args, AttackConfig))
+    spec = ATTACKS.get(args.method or AttackConfig.method)
+    options = None
+    if spec is not None:  # an unknown method is named by AttackConfig below
+        options = method_options_from_flags(args, spec)
+    config = make_config(args, AttackConfig, options=options)
+    run, out = open_run(args, attack_folder(config))
+    record = run_attack(run, out, config)
     print(summary_line(record))
     print(f"netscope: wrote {out / 'attack.json'} and {len(record['figures'])} figure(s)")
 
 
-def add_attack(sub) -> None:
-    from netscope.attack import AttackConfig
+def method_options_from_flags(args: argparse.Namespace, spec):
+    """Returns the attack's options dataclass built from its flags; a flag given for an option
+    the method does not have is an error naming the ones it has."""
+    from netscope.attack import ATTACKS
 
-    parser = sub.add_parser(
-        "attack", help="adversarial examples: fgsm, pgd, lbfgs, deepfool, universal"
-    )
-    add_run_args(parser, "RUN/attack")
-    add_config_args(parser, AttackConfig)
-    parser.set_defaults(func=cmd_attack)
+    own = {f.name for f in dataclasses.fields(spec.options)} if spec.options else set()
+    every = {f.name for s in ATTACKS.values() if s.options for f in dataclasses.fields(s.options)}
+    for name in sorted(every - own):
+        if getattr(args, name, None) is not None:
+            flags = ", ".join("--" + n.replace("_", "-") for n in sorted(own)) or "none"
+            raise NetscopeError(
+                f"--{name.replace('_', '-')}: not an option of {spec.name} (its options: {flags})"
+            )
+    return make_config(args, spec.options) if spec.options else None
 
 
-COMMANDS.append(add_attack)
+def add_attack(parser: argparse.ArgumentParser) -> None:
+    from netscope.attack import ATTACKS, AttackConfig
+
+    add_run_args(parser, "RUN/attack/METHOD")
+    add_config_args(parser, AttackConfig, skip=("options",))
+    defaults: dict[str, list[str]] = {}
+    for spec in ATTACKS.values():
+        if spec.options:
+            group = parser.add_argument_group(f"options of {spec.name}")
+            add_config_args(group, spec.options)
+            for field in dataclasses.fields(spec.options):
+                defaults.setdefault(field.name, []).append(f"{spec.name} {field.default}")
+    for name, each in defaults.items():
+        if len(each) > 1:  # an option several methods share: say each one's default
+            action = parser._option_string_actions["--" + name.replace("_", "-")]
+            action.help = re.sub(
+                r"\(default: [^)]*\)$", f"(default: {', '.join(each)})", action.help
+            )
+
+
+COMMANDS["attack"] = Command(
+    "adversarial examples: fgsm, pgd, lbfgs, deepfool, universal", add_attack, cmd_attack
+)
 
 
 def cmd_fool(args: argparse.Namespace) -> None:
@@ -292,16 +342,14 @@ def cmd_fool(args: argparse.Namespace) -> None:
     print(f"netscope: wrote {out / 'fool.json'} and {len(record['figures'])} figure(s)")
 
 
-def add_fool(sub) -> None:
+def add_fool(parser: argparse.ArgumentParser) -> None:
     from netscope.attack import FoolConfig
 
-    parser = sub.add_parser("fool", help="fooling images: noise the network calls a digit")
     add_run_args(parser, "RUN/fool")
     add_config_args(parser, FoolConfig)
-    parser.set_defaults(func=cmd_fool)
 
 
-COMMANDS.append(add_fool)
+COMMANDS["fool"] = Command("fooling images: noise the network calls a digit", add_fool, cmd_fool)
 
 # ---------------------------------------------------------------- lesson (issue 6)
 
@@ -320,17 +368,15 @@ def cmd_lesson(args: argparse.Namespace) -> None:
     print(f"netscope: wrote lesson.json and {len(result.figures)} figure(s) to {out}")
 
 
-def add_lesson(sub) -> None:
-    parser = sub.add_parser("lesson", help="the lecture's classic experiments, runnable")
+def add_lesson(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="lesson to run (see --list)")
     parser.add_argument("--list", action="store_true", help="list the lessons and exit")
     parser.add_argument("--out", help="output folder (default: lessons/NAME)")
     parser.add_argument("--full", action="store_true", help="the long version (more training)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.set_defaults(func=cmd_lesson)
 
 
-COMMANDS.append(add_lesson)
+COMMANDS["lesson"] = Command("the lecture's classic experiments, runnable", add_lesson, cmd_lesson)
 
 # ---------------------------------------------------------------- compare (issue 7)
 
@@ -354,12 +400,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
     print(f"netscope: wrote {out / 'compare.json'} and {len(record['figures'])} heat maps")
 
 
-def add_compare(sub) -> None:
+def add_compare(parser: argparse.ArgumentParser) -> None:
     from netscope.compare import CompareConfig
 
-    parser = sub.add_parser(
-        "compare", help="ridge predictivity and linear CKA between the layers of two runs"
-    )
     parser.add_argument("run_a", metavar="RUN_A", help="run directory whose layers predict")
     parser.add_argument(
         "run_b", metavar="RUN_B", nargs="?", help="run directory to predict (or --responses)"
@@ -372,10 +415,11 @@ def add_compare(sub) -> None:
             help=f"weights file inside RUN_{run.upper()} (e.g. checkpoints/epoch_00.safetensors)",
         )
     parser.add_argument("--out", help="output folder (default: RUN_A/compare)")
-    parser.set_defaults(func=cmd_compare)
 
 
-COMMANDS.append(add_compare)
+COMMANDS["compare"] = Command(
+    "ridge predictivity and linear CKA between the layers of two runs", add_compare, cmd_compare
+)
 
 # ---------------------------------------------------------------- report, serve (issue 8)
 
@@ -387,18 +431,18 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"netscope: report written to {path.resolve()} (open it in a browser; it works offline)")
 
 
-def add_report(sub) -> None:
+def add_report(parser: argparse.ArgumentParser) -> None:
     from netscope.report import ReportConfig
 
-    parser = sub.add_parser(
-        "report", help="write RUN/report.html: the run, curves, errors and every analysis found"
-    )
     parser.add_argument("run", help="run directory")
     add_config_args(parser, ReportConfig)
-    parser.set_defaults(func=cmd_report)
 
 
-COMMANDS.append(add_report)
+COMMANDS["report"] = Command(
+    "write RUN/report.html: the run, curves, errors and every analysis found",
+    add_report,
+    cmd_report,
+)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -407,36 +451,63 @@ def cmd_serve(args: argparse.Namespace) -> None:
     serve(args.run, make_config(args, ServeConfig))
 
 
-def add_serve(sub) -> None:
+def add_serve(parser: argparse.ArgumentParser) -> None:
     from netscope.serve import ServeConfig
 
-    parser = sub.add_parser(
-        "serve", help="local web page (127.0.0.1 only): draw a digit, look inside, fool the network"
-    )
     parser.add_argument("run", help="run directory")
     add_config_args(parser, ServeConfig)
-    parser.set_defaults(func=cmd_serve)
 
 
-COMMANDS.append(add_serve)
+COMMANDS["serve"] = Command(
+    "local web page (127.0.0.1 only): draw a digit, look inside, fool the network",
+    add_serve,
+    cmd_serve,
+)
 
 # ---------------------------------------------------------------- entry point
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Returns the argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, with the closest valid flag for a typo."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        typo = re.search(r"unrecognized arguments: (--?[\w-]+)", message)
+        if typo:
+            flags = [f for a in self._all_actions() for f in a.option_strings]
+            close = difflib.get_close_matches(typo[1].split("=")[0], flags, n=1)
+            message += f" (did you mean {close[0]}?)" if close else ""
+        self.exit(2, f"netscope: error: {message}\n")
+
+    def _all_actions(self) -> list[argparse.Action]:
+        actions = list(self._actions)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for parser in action.choices.values():
+                    actions += parser._actions
+        return actions
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Returns the argument parser with every subcommand; with `command` (a name, or "" for
+    none) only that subcommand's arguments are added: the others' would import their configs'
+    modules for nothing."""
+    parser = Parser(
         prog="netscope", description="Train the classic networks on real data and look inside them."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
-    for add in COMMANDS:
-        add(sub)
+    for name, spec in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=spec.help, description=spec.help)
+        if command in (None, name):
+            spec.add_arguments(command_parser)
+            command_parser.set_defaults(func=spec.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (2 for errors the user caused)."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(chosen if chosen in COMMANDS else "").parse_args(argv)
     try:
         args.func(args)
     except NetscopeError as err:

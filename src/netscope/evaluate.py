@@ -1,14 +1,23 @@
-"""Test error, per-class errors and the confusion matrix of a classifier, and its figure."""
+"""Test error, per-class errors and the confusion matrix of a classifier, its most confident
+mistakes, and `netscope evaluate`: evaluation.json with confusion.png and mistakes.png."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from netscope.device import resolve_device
 from netscope.png import save_png
+from netscope.record import Figure, is_fresh, write_record
+from netscope.run import read_json
+
+if TYPE_CHECKING:
+    from netscope.data import Dataset
+    from netscope.run import Run
 
 
 @torch.inference_mode()
@@ -79,14 +88,21 @@ def evaluate(
     )
 
 
-def save_confusion_png(evaluation: Evaluation, path: Path, title: str = "") -> Path:
-    """Writes the confusion matrix (log colour scale, counts written in) as a PNG; returns the path."""
+def pyplot():
+    """Returns matplotlib's pyplot on the file-only backend (imported when a figure is drawn)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_confusion_png(evaluation: Evaluation, path: Path, title: str = "") -> Path:
+    """Writes the confusion matrix (log colour scale, counts written in) as a PNG; returns the path."""
     from matplotlib.colors import LogNorm
 
+    plt = pyplot()
     confusion = evaluation.confusion.numpy()
     n = len(evaluation.classes)
     fig, ax = plt.subplots(figsize=(7.5, 6.5), dpi=120)
@@ -113,3 +129,118 @@ def save_confusion_png(evaluation: Evaluation, path: Path, title: str = "") -> P
     ax.set_title(title or f"Confusion matrix — test error {evaluation.test_error_pct:.2f} %")
     fig.colorbar(image, ax=ax, label="count + 1 (log scale)")
     return save_png(fig, path)
+
+
+@dataclass
+class Mistakes:
+    """Misclassified test images, most confident first (indices into the test set)."""
+
+    indices: torch.Tensor
+    true: torch.Tensor
+    predicted: torch.Tensor
+    confidence: torch.Tensor
+    total: int
+
+
+def find_mistakes(
+    model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, k: int = 24
+) -> Mistakes:
+    """Returns the k misclassified images the pixel-space `model` is most confident about."""
+    probs = predict(model, pixels).softmax(1)
+    confidence, predicted = probs.max(1)
+    wrong = (predicted != labels).nonzero().flatten()
+    order = confidence[wrong].argsort(descending=True)[:k]
+    chosen = wrong[order]
+    return Mistakes(chosen, labels[chosen], predicted[chosen], confidence[chosen], len(wrong))
+
+
+def save_mistakes_png(
+    mistakes: Mistakes, pixels: torch.Tensor, classes: list[str], path: Path, columns: int = 8
+) -> Path:
+    """Writes a grid of the mistakes, each titled `true → predicted (confidence)`; returns the path."""
+    plt = pyplot()
+    n = len(mistakes.indices)
+    rows = max(1, -(-n // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.75 * rows + 0.5), dpi=110)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i, t, p, c in zip(
+        axes.flat,
+        mistakes.indices.tolist(),
+        mistakes.true.tolist(),
+        mistakes.predicted.tolist(),
+        mistakes.confidence.tolist(),
+    ):
+        image = pixels[i].detach().cpu().permute(1, 2, 0).squeeze(-1).numpy()
+        ax.imshow(image, cmap="gray_r" if image.ndim == 2 else None, vmin=0, vmax=1)
+        ax.set_title(f"{classes[t]} → {classes[p]}\n{100 * c:.0f} %  #{i}", fontsize=10)
+    fig.suptitle(
+        f"Most confident mistakes ({n} of {mistakes.total}): true → predicted, confidence, test index",
+        fontsize=12,
+    )
+    return save_png(fig, path)
+
+
+def write_evaluation(
+    run: Run, out: Path, dataset: Dataset | None = None, mistakes: int = 24
+) -> dict:
+    """Returns the evaluation.json record after evaluating the run's weights on its whole test
+    set and writing evaluation.json, confusion.png and mistakes.png into `out`."""
+    dataset = dataset or run.load_dataset()
+    device = resolve_device("auto")
+    model = run.pixel_model().to(device)
+    pixels = dataset.test_images.to(device).float() / 255
+    labels = dataset.test_labels.to(device)
+    evaluation = evaluate(model, pixels, labels, run.classes)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    confusion = save_confusion_png(evaluation, out / "confusion.png")
+    found = find_mistakes(model, pixels, labels, k=mistakes)
+    grid = save_mistakes_png(found, pixels, run.classes, out / "mistakes.png")
+    record = {
+        "run": str(run.path),
+        "checkpoint": run.checkpoint,
+        "test_size": len(labels),
+        **evaluation.as_dict(),
+        "mistakes": {
+            "total": found.total,
+            "test_index": found.indices.tolist(),
+            "true": found.true.tolist(),
+            "predicted": found.predicted.tolist(),
+            "confidence": found.confidence.tolist(),
+        },
+        "figures": [
+            Figure(confusion, "Confusion matrix", CONFUSION_CAPTION),
+            Figure(grid, "Example mistakes", MISTAKES_CAPTION),
+        ],
+    }
+    return write_record(out / "evaluation.json", record)
+
+
+def evaluation_folder(run: Run) -> Path:
+    """Returns where a run's evaluation lives: the run directory for its final weights,
+    RUN/evaluate/<checkpoint> for another checkpoint (so that neither overwrites the other)."""
+    if run.checkpoint == "model.safetensors":
+        return run.path
+    return run.path / "evaluate" / Path(run.checkpoint).stem
+
+
+def current_evaluation(run: Run, dataset: Dataset | None = None) -> tuple[dict, Path]:
+    """Returns the run's evaluation.json record and its folder, evaluating again only when the
+    record is missing or older than the weights it describes."""
+    folder = evaluation_folder(run)
+    path = folder / "evaluation.json"
+    if is_fresh(path, run.path / run.checkpoint):
+        record = read_json(path)
+        if record.get("checkpoint") == run.checkpoint:
+            return record, folder
+    return write_evaluation(run, folder, dataset), folder
+
+
+CONFUSION_CAPTION = (
+    "Rows are true classes, columns predicted ones; everything off the diagonal is a mistake."
+)
+MISTAKES_CAPTION = (
+    "The misclassified test images the network was most sure about: often badly written digits "
+    "or doubtful labels."
+)

@@ -1,4 +1,5 @@
-"""A run directory: the weights, the record of how they were made, and the per-epoch metrics.
+"""A run directory, read and written here alone: the weights, the record of how they were made,
+the per-epoch metrics and the state a resumed training needs.
 
     RUN/model.safetensors          final (or latest) weights
     RUN/run.json                   config, model, data set + checksum, versions, seed, device, metrics
@@ -7,28 +8,37 @@
     RUN/checkpoints/epoch_NN.safetensors   weights after each epoch (00 = initialisation)
 
 Every file is written atomically (temporary file, fsync, rename), so a killed process leaves the
-previous epoch intact. Weights are read with safetensors, which never executes code.
+previous epoch intact. Weights are read with safetensors, which never executes code. A training
+holds an exclusive lock on RUN/.lock while it writes, so two trainings never share a directory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import platform
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from netscope.config import TrainConfig
+from netscope.device import ONE_PROCESS, Processes, uses_bf16
 from netscope.errors import NetscopeError
 from netscope.models import Normalized, build_model
 
 if TYPE_CHECKING:
     from netscope.data import Dataset
-    from netscope.train import TrainConfig
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -167,8 +177,6 @@ def model_from_info(info: dict) -> nn.Module:
 
 def load_run(path: str | Path, checkpoint: str = "model.safetensors") -> Run:
     """Returns the run in `path` with the weights of `checkpoint` loaded (on the CPU, eval mode)."""
-    from netscope.train import TrainConfig
-
     run_dir = Path(path)
     if not run_dir.is_dir():
         raise NetscopeError(f"{run_dir}: not a directory (expected a netscope run directory)")
@@ -185,3 +193,137 @@ def load_run(path: str | Path, checkpoint: str = "model.safetensors") -> Run:
         ) from None
     config = TrainConfig(**info["config"])
     return Run(run_dir, model.eval(), config, info, checkpoint, read_metrics(run_dir))
+
+
+# ---------------------------------------------------------------- writing a run
+
+
+def default_run_dir() -> Path:
+    """Returns runs/<UTC timestamp> under the current directory."""
+    return Path("runs") / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+
+
+@contextlib.contextmanager
+def claimed(run_dir: Path, new: bool) -> Iterator[Path]:
+    """Yields `run_dir` while this process holds an exclusive lock on RUN/.lock (the system drops
+    it when the process ends, even by kill -9), so two trainings never write into one directory;
+    `new` also refuses a directory that already holds a run."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NetscopeError(
+                f"{run_dir}: another netscope process is training into it"
+            ) from None
+        if new and (run_dir / "run.json").exists():
+            raise NetscopeError(
+                f"{run_dir}: already holds a run (use --resume {run_dir} or another --out)"
+            )
+        yield run_dir
+    finally:
+        os.close(fd)
+
+
+def run_info(
+    config: TrainConfig,
+    dataset: Dataset,
+    device: torch.device,
+    model: nn.Module,
+    procs: Processes = ONE_PROCESS,
+) -> dict:
+    """Returns the run.json record for a new run (metrics are filled in after each epoch)."""
+    channels, height, _ = dataset.image_shape
+    return {
+        "netscope": "0.1.0",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": asdict(config),
+        "model": {
+            "name": config.model,
+            "in_channels": channels,
+            "num_classes": len(dataset.classes),
+            "image_size": height,
+            "parameters": sum(p.numel() for p in model.parameters()),
+        },
+        "data": {
+            "name": dataset.name,
+            "source": dataset.source,
+            "checksum": dataset.checksum,
+            "classes": dataset.classes,
+            "mean": list(dataset.mean),
+            "std": list(dataset.std),
+            "image_shape": list(dataset.image_shape),
+            "train_size": config.train_limit or len(dataset.train_images),
+            "test_size": config.test_limit or len(dataset.test_images),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+        },
+        "seed": config.seed,
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "bf16_autocast": uses_bf16(config, device),
+        "processes": procs.world,
+        "epochs_done": 0,
+        "train_seconds": 0.0,
+        "metrics": {},
+    }
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """Returns the optimiser's per-parameter state tensors under flat names (for safetensors)."""
+    state = optimizer.state_dict()["state"]
+    return {
+        f"optimizer.{index}.{key}": value
+        for index, entries in state.items()
+        for key, value in entries.items()
+        if torch.is_tensor(value)
+    }
+
+
+def save_epoch(run_dir: Path, model: nn.Module, optimizer, info: dict, metrics: list[dict]) -> None:
+    """Writes everything a finished epoch changes; train_state goes last, since resume trusts it."""
+    epoch = info["epochs_done"]
+    weights = model.state_dict()
+    meta = {"epoch": str(epoch)}
+    if info["config"]["checkpoints"]:
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
+        save_tensors(run_dir / "checkpoints" / f"epoch_{epoch:02d}.safetensors", weights, meta)
+    save_tensors(run_dir / "model.safetensors", weights, meta)
+    write_metrics(run_dir, metrics)
+    write_json(run_dir / "run.json", info)
+    state = {f"model.{k}": v for k, v in weights.items()} | optimizer_tensors(optimizer)
+    save_tensors(run_dir / "train_state.safetensors", state, meta)
+
+
+@dataclass
+class TrainState:
+    """What resuming needs: the weights and optimiser state after the last finished epoch."""
+
+    epoch: int
+    weights: dict[str, torch.Tensor]
+    optimizer: dict[str, torch.Tensor]
+
+    def load_into(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Restores the weights into `model` and the per-parameter state into `optimizer`."""
+        model.load_state_dict(self.weights)
+        state_dict = optimizer.state_dict()
+        for name, value in self.optimizer.items():
+            _, index, key = name.split(".", 2)
+            state_dict["state"].setdefault(int(index), {})[key] = value
+        optimizer.load_state_dict(state_dict)
+
+
+def read_train_state(run_dir: Path) -> TrainState:
+    """Returns the train state of `run_dir`, or raises NetscopeError naming what is wrong."""
+    path = Path(run_dir) / "train_state.safetensors"
+    tensors = load_weights(path)
+    with safe_open(str(path), "pt") as f:
+        epoch = (f.metadata() or {}).get("epoch", "")
+    if not epoch.isdigit():
+        raise NetscopeError(f"{path}: metadata has no epoch number (found {epoch!r})")
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    optimizer = {k: v for k, v in tensors.items() if k.startswith("optimizer.")}
+    return TrainState(int(epoch), weights, optimizer)

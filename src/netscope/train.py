@@ -2,13 +2,13 @@
 
 The default `TrainConfig` is the lecture's recipe: SGD with lr 0.1, batch 100, 10 epochs, inputs
 normalised by the train mean/std, the whole data set as one tensor on the device, and mini-batches
-taken in order. `--recipe fast` swaps in a measured faster schedule (see bench/RESULTS.md).
+taken in order. `--recipe fast` swaps in a measured faster schedule (see bench/RESULTS.md), and
+`--adversarial fgsm|pgd` trains on attacked batches (netscope.attack.training).
 
 Speed: the same math runs on a faster path by default (channels_last; on CUDA one fused SGD kernel
 and the whole step replayed as one CUDA graph); each optimisation has a flag to turn it off.
-Under `torchrun --nproc-per-node N -m netscope train …` each process takes its shard of every
-global batch and DistributedDataParallel averages the gradients; rank 0 alone writes the run
-directory.
+Under torchrun each process takes its shard of every global batch (netscope.device) and
+DistributedDataParallel averages the gradients; rank 0 alone writes the run directory (netscope.run).
 """
 
 from __future__ import annotations
@@ -16,208 +16,49 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import os
-import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from safetensors import safe_open
 from torch import nn
 from tqdm import tqdm
 
+from netscope.config import RECIPES, TrainConfig, recipe_config
 from netscope.data import Dataset, load_dataset, shift_images
+from netscope.device import (
+    ONE_PROCESS,
+    Processes,
+    agreed_value,
+    joined,
+    process_mean,
+    resolve_device,
+    shard,
+    tune_backends,
+    uses_bf16,
+)
 from netscope.errors import NetscopeError
 from netscope.evaluate import error_pct, predict
 from netscope.models import build_model
 from netscope.run import (
     Run,
+    claimed,
+    default_run_dir,
     load_run,
-    load_weights,
     model_from_info,
     read_json,
     read_metrics,
+    read_train_state,
     recorded_dataset,
-    save_tensors,
-    write_json,
-    write_metrics,
+    run_info,
+    save_epoch,
 )
 
-
-@dataclass
-class TrainConfig:
-    """How to train; each field is a `netscope train --flag` of the same name."""
-
-    data: str = "mnist"  # mnist | fashion-mnist | cifar10 | PATH to an image folder
-    data_dir: str | None = None  # folder holding the data set files
-    model: str = "lecture_cnn"  # a name in netscope.models.REGISTRY: lenet5, resnet20_cifar, …
-    epochs: int = 10  # passes over the training set
-    lr: float = 0.1  # SGD learning rate (the peak of a onecycle schedule)
-    batch_size: int = 100  # the global batch: split across processes under torchrun
-    momentum: float = 0.0  # SGD momentum (the lecture uses none)
-    nesterov: bool = False  # Nesterov momentum (needs --momentum > 0)
-    weight_decay: float = 0.0  # L2 penalty on the weights, as SGD applies it
-    schedule: str = "constant"  # constant | onecycle (linear warm-up, then linear decay to 0)
-    warmup: float = 0.2  # fraction of all steps spent warming up (onecycle only)
-    label_smoothing: float = 0.0  # target mass spread over the other classes
-    shuffle: bool = False  # new batch order every epoch (the lecture keeps the file order)
-    shift: int = 0  # augmentation: move each training image by up to N pixels each way (0 = off)
-    seed: int = 0  # initial weights, batch order and shifts
-    train_limit: int = 0  # use only the first N training images (0 = all)
-    test_limit: int = 0  # evaluate on the first N test images (0 = all)
-    device: str = "auto"  # auto | cpu | cuda
-    channels_last: bool = True  # measured faster on CPU (bench/recipe.py)
-    fused: bool = True  # CUDA: one fused SGD kernel per step (CPU: measured no faster, unused)
-    compile: bool = False  # torch.compile the model: measured slower on CPU (bench/RESULTS.md)
-    cuda_graphs: bool = True  # CUDA: replay the whole step as one CUDA graph (one process)
-    tf32: bool = True  # CUDA: TF32 tensor cores for matmul and convolution (not the same math)
-    autocast: str = "off"  # off | bf16 | auto (= bf16 on CPUs with native bf16); not same math
-    threads: int = 0  # CPU threads per process (0 = torch's default, split among local ranks)
-    checkpoints: bool = True  # keep the weights of every epoch in checkpoints/
-    progress: bool = True  # a progress bar per epoch
-    recipe: str = "lecture"  # lecture | fast: a named set of the defaults above
-    adversarial: str | None = None  # train on attacked batches: fgsm | pgd (see netscope.attack)
-    adversarial_eps: float = 0.3  # L-inf budget in pixel units [0, 1] for --adversarial
-    out: str | None = None  # run directory (None: runs/<timestamp>)
-
-    def __post_init__(self) -> None:
-        checks = [
-            ("epochs", self.epochs >= 1, "an integer >= 1"),
-            ("lr", self.lr > 0, "a number > 0"),
-            ("batch-size", self.batch_size >= 1, "an integer >= 1"),
-            ("momentum", 0 <= self.momentum < 1, "a number in [0, 1)"),
-            ("weight-decay", self.weight_decay >= 0, "a number >= 0"),
-            ("schedule", self.schedule in ("constant", "onecycle"), "constant or onecycle"),
-            ("warmup", 0 <= self.warmup <= 1, "a fraction in [0, 1]"),
-            ("label-smoothing", 0 <= self.label_smoothing < 1, "a number in [0, 1)"),
-            ("shift", self.shift >= 0, "an integer >= 0 (pixels; 0 = off)"),
-            ("train-limit", self.train_limit >= 0, "an integer >= 0 (0 = all)"),
-            ("test-limit", self.test_limit >= 0, "an integer >= 0 (0 = all)"),
-            ("nesterov", not self.nesterov or self.momentum > 0, "used with --momentum > 0"),
-            ("autocast", self.autocast in ("off", "bf16", "auto"), "off, bf16 or auto"),
-            ("threads", self.threads >= 0, "an integer >= 0 (0 = torch's default)"),
-        ]
-        for flag, ok, expected in checks:
-            if not ok:
-                value = getattr(self, flag.replace("-", "_"))
-                raise NetscopeError(f"--{flag} {value}: expected {expected}")
-
-
-# "fast": the lecture model and batch, Nesterov momentum, a one-cycle schedule, label smoothing,
-# shuffling and, on a CPU with bf16 instructions, a bf16 forward pass (a step about 1.3x faster at
-# the same accuracy); one epoch reached 0.78-0.95 % test error for seeds 0-4 (lr 0.2 diverged for
-# seed 1, lr 0.05 ended at 1.01 %); `--epochs 4 --shift 1` reached 0.49-0.58 %. bench/RESULTS.md.
-RECIPES: dict[str, dict] = {
-    "lecture": {},
-    "fast": dict(
-        epochs=1,
-        lr=0.1,
-        batch_size=100,
-        momentum=0.9,
-        nesterov=True,
-        schedule="onecycle",
-        warmup=0.2,
-        label_smoothing=0.1,
-        shuffle=True,
-        autocast="auto",
-    ),
-}
-
-
-def recipe_config(recipe: str = "lecture", **overrides) -> TrainConfig:
-    """Returns the TrainConfig of a named recipe with `overrides` (None values ignored) applied."""
-    if recipe not in RECIPES:
-        raise NetscopeError(f"unknown recipe {recipe!r} (expected one of {sorted(RECIPES)})")
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = set(overrides) - fields
-    if unknown:
-        raise NetscopeError(f"unknown training option(s) {sorted(unknown)}")
-    values = {**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}}
-    return TrainConfig(recipe=recipe, **values)
-
-
-# ---------------------------------------------------------------- processes (torchrun)
-
-
-@dataclass(frozen=True)
-class Processes:
-    """Where this process stands among the training processes (one, unless under torchrun)."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    local_world: int = 1
-
-    @property
-    def writer(self) -> bool:
-        """Returns True for the one process that writes files and prints (rank 0)."""
-        return self.rank == 0
-
-
-def processes_from_env() -> Processes:
-    """Returns the process layout torchrun describes in the environment (one process without it)."""
-    env = os.environ
-    world = int(env.get("WORLD_SIZE", "1"))
-    return Processes(
-        int(env.get("RANK", "0")),
-        world,
-        int(env.get("LOCAL_RANK", "0")),
-        int(env.get("LOCAL_WORLD_SIZE", str(world))),
-    )
-
-
-@contextlib.contextmanager
-def joined(device_name: str) -> Iterator[Processes]:
-    """Yields the process layout, joining torchrun's process group (NCCL on CUDA, gloo on CPU)
-    for the duration when there is more than one process and nobody joined it yet."""
-    procs = processes_from_env()
-    start = procs.world > 1 and not dist.is_initialized()
-    if start:
-        cuda = device_name != "cpu" and torch.cuda.is_available()
-        if cuda:
-            torch.cuda.set_device(procs.local_rank)  # NCCL talks through the current device
-        dist.init_process_group("nccl" if cuda else "gloo")
-    try:
-        yield procs
-    finally:
-        if start:
-            dist.destroy_process_group()
-
-
-def resolve_device(name: str) -> torch.device:
-    """Returns the torch device for `auto` (CUDA when present), `cpu` or `cuda[:N]`; `auto` and
-    `cuda` mean the current GPU, which `joined` sets to this process's local GPU under torchrun."""
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise NetscopeError(f"--device {name}: no CUDA device is available (use cpu or auto)")
-    if name in ("auto", "cuda"):
-        if not torch.cuda.is_available():
-            return torch.device("cpu")
-        return torch.device("cuda", torch.cuda.current_device())
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise NetscopeError(f"--device {name!r}: expected auto, cpu or cuda") from None
-
-
-def process_mean(value: torch.Tensor, procs: Processes) -> torch.Tensor:
-    """Returns the mean of `value` over all processes (itself when there is one)."""
-    if procs.world == 1:
-        return value
-    total = value.clone()
-    dist.all_reduce(total)
-    return total / procs.world
-
-
-def shard(batch: torch.Tensor, procs: Processes) -> torch.Tensor:
-    """Returns this process's contiguous part of a global batch."""
-    return batch if procs.world == 1 else batch.tensor_split(procs.world)[procs.rank]
+__all__ = ["RECIPES", "TrainConfig", "TrainingDiverged", "recipe_config", "resume", "train"]
 
 
 # ---------------------------------------------------------------- schedule, data
@@ -307,17 +148,6 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
             group["lr"].fill_(lr)
         else:
             group["lr"] = lr
-
-
-def uses_bf16(config: TrainConfig, device: torch.device) -> bool:
-    """Returns whether the forward pass runs under bf16 autocast: always for "bf16"; for "auto"
-    on a CPU with AVX512-BF16 or AMX instructions, where bench/RESULTS.md measured a step about
-    1.3× faster (a CPU without them emulates bf16, and no GPU run has measured it yet)."""
-    if config.autocast == "auto":
-        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu, private
-        native = any(getattr(torch.cpu, check, lambda: False)() for check in checks)
-        return device.type == "cpu" and native
-    return config.autocast == "bf16"
 
 
 def eager_update(
@@ -425,20 +255,6 @@ def make_step(
     return step
 
 
-def tune_backends(config: TrainConfig, device: torch.device, procs: Processes) -> None:
-    """Sets the process-wide backend switches the config asks for on this device."""
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = config.tf32
-        torch.backends.cudnn.allow_tf32 = config.tf32
-        torch.backends.cudnn.benchmark = True  # shapes are static: pick the fastest kernels once
-        return
-    threads = config.threads
-    if not threads and procs.local_world > 1:  # processes on one machine share its cores
-        threads = max(1, torch.get_num_threads() // procs.local_world)
-    if threads:
-        torch.set_num_threads(threads)
-
-
 # ---------------------------------------------------------------- one epoch
 
 
@@ -448,7 +264,7 @@ def train_epoch(
     tensors: Tensors,
     config: TrainConfig,
     epoch: int,
-    procs: Processes = Processes(),
+    procs: Processes = ONE_PROCESS,
     batch_transform: BatchTransform | None = None,
 ) -> float:
     """Runs one epoch of steps over this process's shards and returns the mean training loss."""
@@ -489,7 +305,7 @@ def train_epoch(
     return running
 
 
-# ---------------------------------------------------------------- optimiser and run directory
+# ---------------------------------------------------------------- optimiser
 
 
 def make_optimizer(
@@ -508,176 +324,103 @@ def make_optimizer(
     )
 
 
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    """Returns the optimiser's per-parameter state tensors under flat names (for safetensors)."""
-    state = optimizer.state_dict()["state"]
-    return {
-        f"optimizer.{index}.{key}": value
-        for index, entries in state.items()
-        for key, value in entries.items()
-        if torch.is_tensor(value)
-    }
-
-
-def load_optimizer_tensors(
-    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
-) -> None:
-    """Restores per-parameter state written by `optimizer_tensors`."""
-    state_dict = optimizer.state_dict()
-    for name, value in tensors.items():
-        _, index, key = name.split(".", 2)
-        state_dict["state"].setdefault(int(index), {})[key] = value
-    optimizer.load_state_dict(state_dict)
-
-
-def run_info(
-    config: TrainConfig,
-    dataset: Dataset,
-    device: torch.device,
-    model: nn.Module,
-    procs: Processes = Processes(),
-) -> dict:
-    """Returns the run.json record for a new run (metrics are filled in after each epoch)."""
-    channels, height, _ = dataset.image_shape
-    return {
-        "netscope": "0.1.0",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config": asdict(config),
-        "model": {
-            "name": config.model,
-            "in_channels": channels,
-            "num_classes": len(dataset.classes),
-            "image_size": height,
-            "parameters": sum(p.numel() for p in model.parameters()),
-        },
-        "data": {
-            "name": dataset.name,
-            "source": dataset.source,
-            "checksum": dataset.checksum,
-            "classes": dataset.classes,
-            "mean": list(dataset.mean),
-            "std": list(dataset.std),
-            "image_shape": list(dataset.image_shape),
-            "train_size": config.train_limit or len(dataset.train_images),
-            "test_size": config.test_limit or len(dataset.test_images),
-        },
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-        },
-        "seed": config.seed,
-        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
-        "bf16_autocast": uses_bf16(config, device),
-        "processes": procs.world,
-        "epochs_done": 0,
-        "train_seconds": 0.0,
-        "metrics": {},
-    }
-
-
-def save_epoch(run_dir: Path, model: nn.Module, optimizer, info: dict, metrics: list[dict]) -> None:
-    """Writes everything a finished epoch changes; train_state goes last, since resume trusts it."""
-    epoch = info["epochs_done"]
-    weights = model.state_dict()
-    meta = {"epoch": str(epoch)}
-    if info["config"]["checkpoints"]:
-        (run_dir / "checkpoints").mkdir(exist_ok=True)
-        save_tensors(run_dir / "checkpoints" / f"epoch_{epoch:02d}.safetensors", weights, meta)
-    save_tensors(run_dir / "model.safetensors", weights, meta)
-    write_metrics(run_dir, metrics)
-    write_json(run_dir / "run.json", info)
-    state = {f"model.{k}": v for k, v in weights.items()} | optimizer_tensors(optimizer)
-    save_tensors(run_dir / "train_state.safetensors", state, meta)
-
-
-def default_run_dir() -> Path:
-    """Returns runs/<UTC timestamp> under the current directory."""
-    return Path("runs") / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-
-
-def agreed_run_dir(config: TrainConfig, procs: Processes) -> Path:
-    """Returns the run directory, the same on every process (rank 0's clock names a default)."""
-    chosen = [config.out or str(default_run_dir())]
-    if procs.world > 1:
-        dist.broadcast_object_list(chosen, src=0)
-    return Path(chosen[0])
+def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    """Moves loaded optimiser state next to its parameter, in the parameter's memory layout: the
+    fused CPU SGD kernel (torch 2.13) reads a contiguous momentum buffer of a channels_last
+    parameter in the wrong element order."""
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == param.shape:
+                state[key] = torch.empty_like(param).copy_(value)
+            elif torch.is_tensor(value):
+                state[key] = value.to(device)
 
 
 # ---------------------------------------------------------------- train, resume
 
 
-def train(
-    config: TrainConfig,
-    dataset: Dataset | None = None,
-    batch_transform: BatchTransform | None = None,
-) -> Run:
-    """Returns the finished Run after training `config` from scratch into a new run directory."""
+def batch_transform_for(config: TrainConfig, dataset: Dataset) -> BatchTransform | None:
+    """Returns the batch transform `config.adversarial` asks for (None: clean batches)."""
+    if not config.adversarial:
+        return None
+    from netscope.attack.training import adversarial_batch_transform  # only adversarial runs
+
+    return adversarial_batch_transform(
+        config.adversarial, config.adversarial_eps, dataset.mean, dataset.std
+    )
+
+
+def train(config: TrainConfig, dataset: Dataset | None = None) -> Run:
+    """Returns the finished Run after training `config` from scratch into a new run directory
+    (`dataset`: the one `config.data` names, when it is loaded already)."""
     dataset = dataset or load_dataset(config.data, config.data_dir)
     with joined(config.device) as procs:
-        run_dir = agreed_run_dir(config, procs)
-        if (run_dir / "run.json").exists():
-            raise NetscopeError(
-                f"{run_dir}: already holds a run (use --resume {run_dir} or another --out)"
-            )
-        if procs.world > 1:
-            dist.barrier()  # every process has checked before rank 0 writes run.json
+        run_dir = Path(agreed_value(config.out or str(default_run_dir()), procs))
         config = dataclasses.replace(config, out=str(run_dir))
-        torch.manual_seed(config.seed)
         device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
         channels, height, _ = dataset.image_shape
         model = build_model(config.model, channels, len(dataset.classes), height)
         optimizer = make_optimizer(model, config, device)
         info = run_info(config, dataset, device, model, procs)
-        if procs.writer:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            save_epoch(run_dir, model, optimizer, info, [])
-        return _fit(run_dir, model, optimizer, info, [], dataset, device, procs, batch_transform)
+        with _writer_claim(run_dir, procs, new=True):
+            if procs.writer:
+                save_epoch(run_dir, model, optimizer, info, [])
+            return _fit(run_dir, model, optimizer, info, [], dataset, device, procs)
 
 
-def resume(run_dir: str | Path, epochs: int | None = None, batch_transform=None) -> Run:
-    """Returns the finished Run after continuing `run_dir` from its last finished epoch."""
+# the fields a resumed run may change: how long it trains, and whether it shows a bar
+RESUMABLE = ("epochs", "progress")
+
+
+def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | None = None) -> Run:
+    """Returns the finished Run after continuing `run_dir` from its last finished epoch, with
+    the recorded config (up to `epochs` in all, when given)."""
     run_dir = Path(run_dir)
     info = read_json(run_dir / "run.json")
-    if epochs is not None:
-        info["config"]["epochs"] = epochs
+    changes = {"epochs": epochs, "progress": progress}
+    info["config"].update({k: v for k, v in changes.items() if v is not None})
     config = TrainConfig(**info["config"])
-    state_path = run_dir / "train_state.safetensors"
-    state = load_weights(state_path)
-    with safe_open(str(state_path), "pt") as f:
-        done = int(f.metadata()["epoch"])
+    state = read_train_state(run_dir)
     dataset = recorded_dataset(run_dir, info)
     with joined(config.device) as procs:
         device = resolve_device(config.device)
         model = model_from_info(info)
-        model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
         optimizer = make_optimizer(model, config, device)
-        load_optimizer_tensors(
-            optimizer, {k: v for k, v in state.items() if k.startswith("optimizer.")}
-        )
-        info["epochs_done"] = done
-        metrics = read_metrics(run_dir)[:done]
-        if procs.writer:
-            print(
-                f"netscope: resuming {run_dir} after epoch {done} of {config.epochs}",
-                file=sys.stderr,
-            )
-        return _fit(
-            run_dir, model, optimizer, info, metrics, dataset, device, procs, batch_transform
-        )
+        state.load_into(model, optimizer)
+        info["epochs_done"] = state.epoch
+        metrics = read_metrics(run_dir)[: state.epoch]
+        with _writer_claim(run_dir, procs, new=False):
+            if procs.writer:
+                print(
+                    f"netscope: resuming {run_dir} after epoch {state.epoch} of {config.epochs}",
+                    file=sys.stderr,
+                )
+            return _fit(run_dir, model, optimizer, info, metrics, dataset, device, procs)
 
 
-def _fit(run_dir, model, optimizer, info, metrics, dataset, device, procs, batch_transform) -> Run:
+@contextlib.contextmanager
+def _writer_claim(run_dir: Path, procs: Processes, new: bool):
+    """Holds the run directory's lock on the writing process; the others wait until it has it."""
+    claim = claimed(run_dir, new) if procs.writer else contextlib.nullcontext()
+    with claim:
+        if procs.world > 1:
+            dist.barrier()  # rank 0 has claimed the directory (or failed) before anyone trains
+        yield
+
+
+def _fit(run_dir, model, optimizer, info, metrics, dataset, device, procs) -> Run:
     config = TrainConfig(**info["config"])
     tune_backends(config, device, procs)
     tensors = to_device(dataset, config, device)
     model.to(device=device, memory_format=memory_format(config))
     _move_optimizer_state(optimizer, device)
-    step = make_step(model, optimizer, config, procs, batch_transform)
+    transform = batch_transform_for(config, dataset)
+    step = make_step(model, optimizer, config, procs, transform)
     for epoch in range(info["epochs_done"], config.epochs):
         start = time.perf_counter()
         try:
-            train_loss = train_epoch(step, model, tensors, config, epoch, procs, batch_transform)
+            train_loss = train_epoch(step, model, tensors, config, epoch, procs, transform)
         except TrainingDiverged as err:
             raise TrainingDiverged(
                 f"{err}; training stopped, the last good checkpoint (epoch {info['epochs_done']}) "
@@ -710,15 +453,3 @@ def _epoch_row(model, tensors, epoch, train_loss, epoch_s, procs) -> dict:
     if procs.world > 1:
         dist.broadcast_object_list(row, src=0)
     return row[0]
-
-
-def _move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
-    """Moves loaded optimiser state next to its parameter, in the parameter's memory layout: the
-    fused CPU SGD kernel (torch 2.13) reads a contiguous momentum buffer of a channels_last
-    parameter in the wrong element order."""
-    for param, state in optimizer.state.items():
-        for key, value in state.items():
-            if torch.is_tensor(value) and value.shape == param.shape:
-                state[key] = torch.empty_like(param).copy_(value)
-            elif torch.is_tensor(value):
-                state[key] = value.to(device)

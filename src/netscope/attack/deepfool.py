@@ -8,12 +8,15 @@ the nearest one. The accumulated step is overshot by (1 + overshoot) to land pas
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from netscope.attack.checks import check_images, check_labels, check_norm, check_positive_int
+from netscope.attack.extras import norm_histogram
 from netscope.attack.result import AttackResult, batched, eval_mode, make_result
+from netscope.attack.spec import AttackJob, AttackSpec
 from netscope.errors import NetscopeError
 
 
@@ -72,6 +75,7 @@ def deepfool(
     model: nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor | None = None,
+    *,
     overshoot: float = 0.02,
     max_iter: int = 50,
     norm: str = "l2",
@@ -101,3 +105,30 @@ def deepfool(
     with eval_mode(model):
         adversarial = batched(attack, batch_size, images, labels_dev)
     return make_result(f"deepfool-{norm}", model, images, adversarial, labels, None, start)
+
+
+# ---------------------------------------------------------------- as the pipeline runs it
+
+
+@dataclass
+class DeepFoolOptions:
+    """DeepFool's knobs; each field is a `netscope attack --flag` of the same name."""
+
+    overshoot: float = 0.02  # step past the boundary by this fraction (the paper's 0.02)
+    max_iter: int = 50  # linearisations per image at most
+    candidates: int = 10  # the most likely classes searched (10 = all of MNIST's)
+
+
+def _deepfool_job(job: AttackJob) -> AttackResult:
+    return deepfool(job.model, job.images, job.labels, norm=job.norm, **asdict(job.options))
+
+
+SPEC = AttackSpec(
+    "deepfool",
+    "DeepFool",
+    _deepfool_job,
+    norms=("l2", "linf"),
+    options=DeepFoolOptions,
+    extras=norm_histogram,
+    demo={"n": 500},
+)

@@ -4,17 +4,22 @@ evolutionary search that sees only the output probabilities (as the paper's dire
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from netscope.attack.checks import check_positive_int
+from netscope.attack.plots import pyplot, show
 from netscope.attack.result import eval_mode
 from netscope.errors import NetscopeError
+from netscope.png import save_png
 
 METHODS = ("gradient", "evolution")
 
@@ -101,6 +106,7 @@ def fooling_images(
     model: nn.Module,
     image_shape: tuple[int, int, int],
     classes: list[int] | torch.Tensor | None = None,
+    *,
     method: str = "gradient",
     confidence: float = 0.99,
     steps: int = 1000,
@@ -163,3 +169,29 @@ def _classes(classes, num_classes: int, device: torch.device) -> torch.Tensor:
     if len(classes) == 0 or classes.min() < 0 or classes.max() >= num_classes:
         raise NetscopeError(f"classes {classes.tolist()}: expected indices in 0..{num_classes - 1}")
     return classes
+
+
+def plot_fooling_grid(fooling: FoolingResult, classes: list[str], path: Path) -> Path:
+    """Writes the fooling images in a grid, each titled with its class and the model's confidence."""
+    plt = pyplot()
+    n = len(fooling.images)
+    cols = min(5, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.5 * rows + 0.6), dpi=120)
+    axes = np.atleast_1d(axes).flatten()
+    for ax in axes[n:]:
+        ax.axis("off")
+    for i, ax in enumerate(axes[:n]):
+        c = int(fooling.classes[i])
+        ok = bool(fooling.predicted[i] == c)
+        show(
+            ax,
+            fooling.images[i],
+            f"“{classes[c]}”: {100 * float(fooling.confidence[i]):.2f} %",
+            "black" if ok else "gray",
+        )
+    fig.suptitle(
+        f"Fooling images ({fooling.method} from noise): the network's confidence per class",
+        fontsize=13,
+    )
+    return save_png(fig, path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,9 @@ from netscope.attack.checks import (
     check_positive_int,
     check_targets,
 )
+from netscope.attack.extras import budget_curve
 from netscope.attack.result import AttackResult, batched, eval_mode, is_success, make_result
+from netscope.attack.spec import AttackJob, AttackSpec
 from netscope.errors import NetscopeError
 
 SCHEDULES = ("constant", "cosine")
@@ -87,6 +90,7 @@ def fgsm_pixels(
     x: torch.Tensor,
     labels: torch.Tensor,
     eps: float,
+    *,
     norm: str = "linf",
     targets: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -99,15 +103,16 @@ def pgd_pixels(
     model: nn.Module,
     x0: torch.Tensor,
     labels: torch.Tensor,
+    *,
     targets: torch.Tensor | None,
     eps: float,
     norm: str,
     steps: int,
     step_size: float,
-    random_start: bool,
-    schedule: str,
-    early_stop: bool,
-    generator: torch.Generator | None,
+    random_start: bool = True,
+    schedule: str = "constant",
+    early_stop: bool = False,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Returns the PGD iterate for one batch (the arguments are those of `pgd`)."""
     x = x0.clone()
@@ -143,6 +148,7 @@ def fgsm(
     images: torch.Tensor,
     labels: torch.Tensor,
     eps: float,
+    *,
     targets: torch.Tensor | None = None,
     norm: str = "linf",
     batch_size: int = 1000,
@@ -153,7 +159,7 @@ def fgsm(
     _check_common(model, images, labels, eps, norm, targets)
 
     def attack(x, y, t):
-        return fgsm_pixels(model, x, y, eps, norm, t)
+        return fgsm_pixels(model, x, y, eps, norm=norm, targets=t)
 
     with eval_mode(model):
         adversarial = batched(
@@ -171,6 +177,7 @@ def pgd(
     images: torch.Tensor,
     labels: torch.Tensor,
     eps: float,
+    *,
     norm: str = "linf",
     steps: int = 40,
     step_size: float | None = None,
@@ -206,15 +213,15 @@ def pgd(
             model,
             x0,
             y,
-            t,
-            eps,
-            norm,
-            steps,
-            step_size,
-            random_start,
-            schedule,
-            early_stop,
-            generator,
+            targets=t,
+            eps=eps,
+            norm=norm,
+            steps=steps,
+            step_size=step_size,
+            random_start=random_start,
+            schedule=schedule,
+            early_stop=early_stop,
+            generator=generator,
         )
 
     with eval_mode(model):
@@ -226,3 +233,59 @@ def pgd(
 
 def _take(t: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
     return None if t is None else t[index]
+
+
+# ---------------------------------------------------------------- as the pipeline runs them
+
+# Madry et al.'s MNIST L-inf budget; a common MNIST L2 one
+DEFAULT_EPS = {"linf": 0.3, "l2": 2.0}
+
+
+@dataclass
+class PGDOptions:
+    """PGD's knobs; each field is a `netscope attack --flag` of the same name."""
+
+    steps: int = 40  # PGD steps
+    step_size: float | None = None  # mean step (default 2.5·eps/steps, Madry et al.)
+    schedule: str = "cosine"  # constant | cosine step sizes
+    random_start: bool = True  # start from a random point of the eps-ball
+
+
+def _fgsm_job(job: AttackJob) -> AttackResult:
+    return fgsm(job.model, job.images, job.labels, job.eps, targets=job.targets, norm=job.norm)
+
+
+def _pgd_job(job: AttackJob) -> AttackResult:
+    return pgd(
+        job.model,
+        job.images,
+        job.labels,
+        job.eps,
+        norm=job.norm,
+        targets=job.targets,
+        seed=job.seed,
+        **asdict(job.options),
+    )
+
+
+FGSM_SPEC = AttackSpec(
+    "fgsm",
+    "FGSM",
+    _fgsm_job,
+    norms=("linf", "l2"),
+    budget=DEFAULT_EPS,
+    targeted=True,
+    extras=budget_curve,
+    demo={"n": 1000},
+)
+PGD_SPEC = AttackSpec(
+    "pgd",
+    "PGD",
+    _pgd_job,
+    norms=("linf", "l2"),
+    options=PGDOptions,
+    budget=DEFAULT_EPS,
+    targeted=True,
+    extras=budget_curve,
+    demo={"n": 100},
+)

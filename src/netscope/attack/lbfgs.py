@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -19,7 +20,9 @@ from torch import nn
 from tqdm import tqdm
 
 from netscope.attack.checks import check_images, check_labels, check_positive_int, check_targets
+from netscope.attack.extras import norm_histogram
 from netscope.attack.result import AttackResult, batched, eval_mode, make_result
+from netscope.attack.spec import AttackJob, AttackSpec
 from netscope.errors import NetscopeError
 
 
@@ -86,6 +89,7 @@ def lbfgs(
     model: nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor,
+    *,
     targets: torch.Tensor | None = None,
     c_init: float = 1.0,
     search_steps: int = 10,
@@ -126,3 +130,37 @@ def lbfgs(
 def _num_classes(model: nn.Module, images: torch.Tensor) -> int:
     with torch.no_grad():
         return model(images[:1]).shape[1]
+
+
+# ---------------------------------------------------------------- as the pipeline runs it
+
+
+@dataclass
+class LBFGSOptions:
+    """L-BFGS's knobs; each field is a `netscope attack --flag` of the same name."""
+
+    c_init: float = 1.0  # first weight on ‖r‖² in the line search
+    search_steps: int = 10  # rounds of the line search on c
+    max_iter: int = 50  # L-BFGS-B iterations per round
+
+
+def _lbfgs_job(job: AttackJob) -> AttackResult:
+    return lbfgs(
+        job.model,
+        job.images,
+        job.labels,
+        targets=job.targets,
+        progress=job.progress,
+        **asdict(job.options),
+    )
+
+
+SPEC = AttackSpec(
+    "lbfgs",
+    "L-BFGS",
+    _lbfgs_job,
+    norms=("l2",),
+    options=LBFGSOptions,
+    targeted=True,
+    extras=norm_histogram,
+)

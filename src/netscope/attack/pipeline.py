@@ -3,184 +3,181 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from netscope.attack.checks import NORMS, check_eps
-from netscope.attack.deepfool import deepfool
 from netscope.attack.fooling import METHODS as FOOL_METHODS
-from netscope.attack.fooling import fooling_images
-from netscope.attack.gradient import fgsm, pgd
-from netscope.attack.lbfgs import lbfgs
-from netscope.attack.plots import (
-    plot_attack_examples,
-    plot_fooling_grid,
-    plot_norm_histogram,
-    plot_success_curve,
-    plot_universal,
-)
+from netscope.attack.fooling import fooling_images, plot_fooling_grid
+from netscope.attack.plots import plot_attack_examples
+from netscope.attack.registry import ATTACKS
 from netscope.attack.result import AttackResult
-from netscope.attack.universal import apply_universal, universal_perturbation
+from netscope.attack.spec import AttackJob, AttackSpec
+from netscope.device import resolve_device
 from netscope.errors import NetscopeError
-from netscope.run import Run, write_json
+from netscope.record import Figure, write_record
+from netscope.run import Run
 
-METHODS = ("fgsm", "pgd", "lbfgs", "deepfool", "universal")
-DEFAULT_NORM = {"fgsm": "linf", "pgd": "linf", "lbfgs": "l2", "deepfool": "l2", "universal": "l2"}
-DEFAULT_EPS = {"linf": 0.3, "l2": 2.0}  # Madry et al.'s MNIST L-inf budget; a common MNIST L2 one
-DEFAULT_XI = {"linf": 0.3, "l2": 5.0}  # universal perturbation budget
 # Moosavi-Dezfooli et al. 2016, Table 1: ρ_adv of DeepFool on LeNet trained on MNIST
 PAPER_RHO_ADV_LENET_MNIST = 0.2
+NORM_NAMES = {"l2": "L2", "linf": "L∞"}
 
 
 @dataclass
 class AttackConfig:
-    """One attack on a run's first `n` test images; each field is a `netscope attack --flag`."""
+    """One attack on a run's first `n` test images; each field is a `netscope attack --flag`
+    (and so is each field of the method's options dataclass: see `ATTACKS[method].options`)."""
 
-    method: str = "deepfool"  # fgsm | pgd | lbfgs | deepfool | universal
-    norm: str | None = None  # linf | l2 (default: linf for fgsm/pgd, l2 otherwise; lbfgs: l2)
-    eps: float | None = None  # budget (fgsm/pgd) or ‖v‖ (universal); default by norm
+    method: str = "deepfool"  # fgsm | pgd | lbfgs | deepfool | universal (netscope.attack.ATTACKS)
+    norm: str | None = None  # linf | l2 (default: the method's own; lbfgs: l2 only)
+    eps: float | None = None  # budget of fgsm/pgd, or ‖v‖ of universal; default by norm
     n: int = 1000  # test images to attack (universal: also the train images it is built on)
-    steps: int = 40  # PGD steps
-    overshoot: float = 0.02  # DeepFool
-    max_iter: int = 50  # DeepFool iterations
     target: int | None = None  # aim every image at this class (fgsm, pgd, lbfgs)
-    target_rate: float = 0.8  # universal: stop once this share of its images is fooled
-    max_passes: int = 5  # universal: passes over its images
     curve: bool = True  # fgsm/pgd: also measure the success rate at 6 budgets up to eps
     examples: int = 4  # rows in the examples figure
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     progress: bool = True
+    options: Any = None  # the method's options dataclass (None: its defaults)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise NetscopeError(f"--method {self.method!r}: expected one of {', '.join(METHODS)}")
-        self.norm = self.norm or DEFAULT_NORM[self.method]
+        if self.method not in ATTACKS:
+            raise NetscopeError(f"--method {self.method!r}: expected one of {', '.join(ATTACKS)}")
+        spec = ATTACKS[self.method]
+        self.norm = self.norm or spec.norms[0]
         if self.norm not in NORMS:
             raise NetscopeError(f"--norm {self.norm!r}: expected one of {', '.join(NORMS)}")
-        if self.method == "lbfgs" and self.norm != "l2":
-            raise NetscopeError("--norm: lbfgs minimises the L2 norm (use --norm l2)")
-        if self.eps is None:
-            self.eps = (DEFAULT_XI if self.method == "universal" else DEFAULT_EPS)[self.norm]
-        check_eps(self.eps, "--eps")
+        if self.norm not in spec.norms:
+            raise NetscopeError(
+                f"--norm: {self.method} works in {' or '.join(spec.norms)} (use --norm "
+                f"{spec.norms[0]})"
+            )
+        if spec.budget is None and self.eps is not None:
+            raise NetscopeError(f"--eps: {self.method} finds its own perturbation size")
+        if spec.budget is not None and self.eps is None:
+            self.eps = spec.budget[self.norm]
+        if self.eps is not None:
+            check_eps(self.eps, "--eps")
         if self.n < 1:
             raise NetscopeError(f"--n {self.n}: expected an integer >= 1")
-        if self.target is not None and self.method not in ("fgsm", "pgd", "lbfgs"):
-            raise NetscopeError(f"--target: {self.method} is untargeted (use fgsm, pgd or lbfgs)")
+        if self.target is not None and not spec.targeted:
+            targeted = [name for name, s in ATTACKS.items() if s.targeted]
+            raise NetscopeError(
+                f"--target: {self.method} is untargeted (use {', '.join(targeted)})"
+            )
+        self.options = method_options(spec, self.options)
 
 
-def _figure(path: Path, title: str, caption: str) -> dict:
-    return {"file": path.name, "title": title, "caption": caption}
-
-
-def _attack(model, images, labels, targets, config: AttackConfig) -> AttackResult:
-    if config.method == "fgsm":
-        return fgsm(model, images, labels, config.eps, targets=targets, norm=config.norm)
-    if config.method == "pgd":
-        return pgd(
-            model,
-            images,
-            labels,
-            config.eps,
-            config.norm,
-            config.steps,
-            targets=targets,
-            seed=config.seed,
+def method_options(spec: AttackSpec, options: Any = None) -> Any:
+    """Returns the attack's options (its defaults when None), checked to be of its type."""
+    if spec.options is None:
+        if options is not None:
+            raise NetscopeError(f"{spec.name} takes no options (got {options!r})")
+        return None
+    if options is None:
+        return spec.options()
+    if not isinstance(options, spec.options):
+        raise NetscopeError(
+            f"options of {spec.name}: expected a {spec.options.__name__}, got "
+            f"{type(options).__name__}"
         )
-    if config.method == "lbfgs":
-        return lbfgs(model, images, labels, targets=targets, progress=config.progress)
-    return deepfool(model, images, labels, config.overshoot, config.max_iter, config.norm)
+    return options
 
 
-def success_curve(model, images, labels, targets, config: AttackConfig) -> dict:
-    """Returns {"eps": [...], "success_rate": [...]} for six budgets from eps/6 to eps."""
-    budgets = [config.eps * k / 6 for k in range(1, 7)]
-    rates = []
-    for eps in budgets:
-        curve_config = AttackConfig(**{**asdict(config), "eps": eps})
-        rates.append(
-            _attack(model, images, labels, targets, curve_config).metrics()["success_rate"]
-        )
-    return {"eps": budgets, "success_rate": rates}
+def attack_folder(config: AttackConfig) -> str:
+    """Returns the folder, inside a run, for an attack's results: attack/METHOD, and
+    attack/METHOD-NORM for a norm other than the method's own, so that no run overwrites
+    another kind."""
+    own = ATTACKS[config.method].norms[0]
+    return f"attack/{config.method}" + ("" if config.norm == own else f"-{config.norm}")
 
 
-def _test_images(run: Run, n: int, device: torch.device, split: str = "test"):
+def _run_images(run: Run, n: int, device: torch.device, split: str = "test"):
     dataset = run.load_dataset()
     images = getattr(dataset, f"{split}_images")[:n].to(device).float() / 255
     return images, getattr(dataset, f"{split}_labels")[:n].to(device)
 
 
-def run_attack(run: Run, out: Path, config: AttackConfig | None = None) -> dict:
-    """Returns the attack.json record after attacking the run's test images with `config` and
-    writing attack.json and the figures into `out`."""
-    from netscope.train import resolve_device
-
-    config = config or AttackConfig()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+def prepare_job(run: Run, out: Path, config: AttackConfig) -> AttackJob:
+    """Returns the job of attacking the run's first `config.n` test images (without the images
+    of the target class, for a targeted attack: they have nowhere to go)."""
     device = resolve_device(config.device)
-    model = run.pixel_model().to(device)
-    images, labels = _test_images(run, config.n, device)
+    images, labels = _run_images(run, config.n, device)
     targets = None
     if config.target is not None:
         if not 0 <= config.target < len(run.classes):
             raise NetscopeError(f"--target {config.target}: expected 0..{len(run.classes) - 1}")
-        keep = labels != config.target  # images of the target class have nowhere to go
+        keep = labels != config.target
         images, labels = images[keep], labels[keep]
         targets = torch.full_like(labels, config.target)
+    return AttackJob(
+        spec=ATTACKS[config.method],
+        model=run.pixel_model().to(device),
+        images=images,
+        labels=labels,
+        targets=targets,
+        norm=config.norm,
+        eps=config.eps,
+        options=config.options,
+        seed=config.seed,
+        progress=config.progress,
+        curve=config.curve,
+        out=out,
+        classes=run.classes,
+        train_images=lambda: _run_images(run, config.n, device, "train")[0],
+    )
+
+
+def run_attack(run: Run, out: Path, config: AttackConfig | None = None) -> dict:
+    """Returns the attack.json record after attacking the run's test images with `config` and
+    writing attack.json and the figures into `out`."""
+    config = config or AttackConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    job = prepare_job(run, out, config)
+    result = job.spec.attack(job)
+    extra, figures = job.spec.extras(job, result) if job.spec.extras else ({}, [])
+    examples = plot_attack_examples(
+        result,
+        run.classes,
+        out / f"{config.method}_{config.norm}_examples.png",
+        config.examples,
+        _title(job.spec, result, config),
+    )
+    caption = (
+        "Left the clean test image, middle the perturbation amplified by the written factor, "
+        "right the image the network now puts in another class (red)."
+    )
+    figures.insert(0, Figure(examples, f"{job.spec.title} adversarial examples", caption))
     record = {
         "method": config.method,
         "norm": config.norm,
-        "eps": config.eps if config.method in ("fgsm", "pgd", "universal") else None,
+        "eps": config.eps,
         "run": str(run.path),
         "checkpoint": run.checkpoint,
         "model": run.info["model"]["name"],
-        "device": str(device),
+        "device": str(job.images.device),
         "torch": torch.__version__,
         "config": asdict(config),
     }
-    if config.method == "universal":
-        result, extra, figures = _universal(run, model, images, labels, config, out, device)
-    else:
-        result = _attack(model, images, labels, targets, config)
-        extra, figures = _extra_figures(model, images, labels, targets, result, config, out)
-    name = f"{config.method}_{config.norm}"
-    examples = plot_attack_examples(
-        result, run.classes, out / f"{name}_examples.png", config.examples, _title(result, config)
-    )
-    figures.insert(
-        0,
-        _figure(
-            examples,
-            f"{NAMES[config.method]} adversarial examples",
-            "Left the clean test image, middle the perturbation amplified by the written factor, "
-            "right the image the network now puts in another class (red).",
-        ),
-    )
     record |= result.metrics() | extra | {"figures": figures}
     if config.method == "deepfool" and config.norm == "l2":
         record["paper_rho_adv_lenet_mnist"] = PAPER_RHO_ADV_LENET_MNIST
-    write_json(out / "attack.json", record)
-    return record
+    return write_record(out / "attack.json", record)
 
 
-NAMES = {"fgsm": "FGSM", "pgd": "PGD", "lbfgs": "L-BFGS", "deepfool": "DeepFool"}
-NAMES |= {"universal": "Universal perturbation"}
-NORM_NAMES = {"l2": "L2", "linf": "L∞"}
-
-
-def _title(result: AttackResult, config: AttackConfig) -> str:
+def _title(spec: AttackSpec, result: AttackResult, config: AttackConfig) -> str:
     metrics = result.metrics()
     rate = metrics["success_rate"]
-    budget = f", ε = {config.eps:g}" if config.method in ("fgsm", "pgd", "universal") else ""
+    budget = f", ε = {config.eps:g}" if config.eps is not None else ""
     symbol = "‖r‖₂" if config.norm == "l2" else "‖r‖∞"
     median = metrics["l2_median" if config.norm == "l2" else "linf_median"]
     size = f", median {symbol} = {median:.2f}" if median is not None else ""
     fooled = f"{100 * rate:.1f} % fooled" if rate is not None else "nothing to attack"
-    return f"{NAMES[config.method]} ({NORM_NAMES[config.norm]}{budget}): {fooled}{size}"
+    return f"{spec.title} ({NORM_NAMES[config.norm]}{budget}): {fooled}{size}"
 
 
 def summary_line(record: dict) -> str:
@@ -191,65 +188,15 @@ def summary_line(record: dict) -> str:
         return "n/a" if value is None else f"{scale * value:.3f}{unit}"
 
     line = (
-        f"{NAMES[record['method']]} ({NORM_NAMES[record['norm']]}) on {record['n_attacked']} "
-        f"correctly classified test images: {number('success_rate', 100, ' %')} fooled, "
-        f"median L2 {number('l2_median')}, median Linf {number('linf_median')}, "
-        f"rho_adv {number('rho_adv')}, {number('s_per_image', 1000, ' ms')} per image"
+        f"{ATTACKS[record['method']].title} ({NORM_NAMES[record['norm']]}) on "
+        f"{record['n_attacked']} correctly classified test images: "
+        f"{number('success_rate', 100, ' %')} fooled, median L2 {number('l2_median')}, "
+        f"median Linf {number('linf_median')}, rho_adv {number('rho_adv')}, "
+        f"{number('s_per_image', 1000, ' ms')} per image"
     )
     if "fooling_rate_heldout" in record:
         line += f"; universal fooling rate on held-out images {number('fooling_rate_heldout', 100, ' %')}"
     return line
-
-
-def _extra_figures(model, images, labels, targets, result, config, out):
-    name = f"{config.method}_{config.norm}"
-    if config.method in ("fgsm", "pgd"):
-        if not config.curve:
-            return {}, []
-        curve = success_curve(model, images, labels, targets, config)
-        path = plot_success_curve(
-            curve["eps"],
-            curve["success_rate"],
-            out / f"{name}_curve.png",
-            config.method,
-            config.norm,
-        )
-        caption = "Share of the correctly classified test images fooled at each budget ε."
-        return {"curve": curve}, [_figure(path, "Success rate against budget", caption)]
-    path = plot_norm_histogram(result, out / f"{name}_norms.png", config.norm, NAMES[config.method])
-    caption = "How far each test image is from a wrong decision: the size of its perturbation."
-    return {}, [_figure(path, "Perturbation sizes", caption)]
-
-
-def _universal(run, model, images, labels, config, out, device):
-    train_images, _ = _test_images(run, config.n, device, split="train")
-    universal = universal_perturbation(
-        model,
-        train_images,
-        xi=config.eps,
-        norm=config.norm,
-        target_rate=config.target_rate,
-        max_passes=config.max_passes,
-        overshoot=config.overshoot,
-        seed=config.seed,
-        progress=config.progress,
-    )
-    start = time.perf_counter()
-    result = apply_universal(model, images, universal.perturbation, labels)
-    result.seconds = universal.seconds + (time.perf_counter() - start)
-    heldout = float((result.adversarial_pred != result.original_pred).float().mean())
-    path = plot_universal(universal, result, run.classes, out / f"universal_{config.norm}.png")
-    extra = {
-        "fooling_rate_train": universal.fooling_rate,
-        "fooling_rate_heldout": heldout,
-        "passes": len(universal.history),
-        "history": universal.history,
-    }
-    caption = (
-        f"One perturbation v built on {len(train_images)} training images; it changes the "
-        f"prediction of {100 * heldout:.0f} % of {len(images)} held-out test images."
-    )
-    return result, extra, [_figure(path, "Universal perturbation", caption)]
 
 
 @dataclass
@@ -275,8 +222,6 @@ class FoolConfig:
 def run_fool(run: Run, out: Path, config: FoolConfig | None = None) -> dict:
     """Returns the fool.json record after growing one fooling image per class with each method
     and writing fool.json and the grids into `out`."""
-    from netscope.train import resolve_device
-
     config = config or FoolConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -310,6 +255,5 @@ def run_fool(run: Run, out: Path, config: FoolConfig | None = None) -> dict:
             f"Uniform noise changed by {method} until the network gives each class "
             f"≥ {100 * config.confidence:g} %: the written confidence is the network's."
         )
-        record["figures"].append(_figure(path, f"Fooling images ({method})", caption))
-    write_json(out / "fool.json", record)
-    return record
+        record["figures"].append(Figure(path, f"Fooling images ({method})", caption))
+    return write_record(out / "fool.json", record)

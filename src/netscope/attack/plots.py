@@ -1,21 +1,22 @@
-"""Figures for attacks and fooling images, in the lecture's layout (Szegedy et al. 2014, Fig. 5):
+"""What the attack figures share, and the figures of every attack, in the lecture's layout (Szegedy et al. 2014, Fig. 5):
 original | difference (amplified, factor written) | adversarial, each with class and confidence."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from netscope.attack.fooling import FoolingResult
-from netscope.attack.result import AttackResult
-from netscope.attack.universal import UniversalResult
 from netscope.png import save_png
 
+if TYPE_CHECKING:
+    from netscope.attack.result import AttackResult
 
-def _pyplot():
+
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -24,7 +25,7 @@ def _pyplot():
     return plt
 
 
-def _show(ax, image: torch.Tensor, title: str, color: str = "black") -> None:
+def show(ax, image: torch.Tensor, title: str, color: str = "black") -> None:
     """Draws a C×H×W image in [0, 1] (gray for one channel) with a title and no ticks."""
     array = image.detach().float().cpu().clamp(0, 1).numpy()
     if array.shape[0] == 1:
@@ -59,7 +60,7 @@ def plot_attack_examples(
 ) -> Path:
     """Writes k rows of original | difference ×A | adversarial, with class and confidence; returns
     the path."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = pick_examples(result, k)
     fig, axes = plt.subplots(len(rows), 3, figsize=(7.2, 2.45 * len(rows) + 0.6), dpi=120)
     axes = np.atleast_2d(axes)
@@ -68,12 +69,12 @@ def plot_attack_examples(
         r = result.perturbation[i]
         factor = amplification(r)
         fooled = bool(result.success[i])
-        _show(axes[row, 0], result.images[i], _label("original", result, i, False, classes))
-        _show(axes[row, 1], 0.5 + factor * r, f"difference ×{factor:g} (grey = 0)")
+        show(axes[row, 0], result.images[i], _label("original", result, i, False, classes))
+        show(axes[row, 1], 0.5 + factor * r, f"difference ×{factor:g} (grey = 0)")
         axes[row, 1].set_xlabel(
             f"‖r‖₂ = {norms['l2'][i]:.2f}, ‖r‖∞ = {norms['linf'][i]:.2f}", fontsize=10
         )
-        _show(
+        show(
             axes[row, 2],
             result.adversarial[i],
             _label("adversarial", result, i, True, classes),
@@ -91,7 +92,7 @@ def _label(kind: str, result: AttackResult, i: int, adversarial: bool, classes: 
 
 def plot_norm_histogram(result: AttackResult, path: Path, norm: str = "l2", name: str = "") -> Path:
     """Writes the histogram of perturbation norms over the fooled images (median marked)."""
-    plt = _pyplot()
+    plt = pyplot()
     fooled = result.success & (result.original_pred == result.labels)
     values = result.norms()[norm][fooled].double().cpu().numpy()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
@@ -115,7 +116,7 @@ def plot_success_curve(
     eps: list[float], rates: list[float], path: Path, method: str, norm: str
 ) -> Path:
     """Writes the attack's success rate against its budget eps."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     ax.plot(eps, [100 * r for r in rates], "o-", color="firebrick", lw=2, label=method)
     ax.set_xlabel(f"budget ε ({'L∞' if norm == 'linf' else 'L2'} norm, pixels in [0, 1])")
@@ -124,58 +125,4 @@ def plot_success_curve(
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title(f"{method}: success rate against the perturbation budget")
-    return save_png(fig, path)
-
-
-def plot_universal(
-    universal: UniversalResult, result: AttackResult, classes: list[str], path: Path, k: int = 4
-) -> Path:
-    """Writes the universal perturbation (diverging colours) and k images with it added."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, k + 1, figsize=(2.8 * (k + 1) + 0.8, 3.4), dpi=120)
-    v = universal.perturbation.detach().float().cpu()
-    limit = float(v.abs().max()) or 1.0
-    image = axes[0].imshow(v.mean(0).numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
-    axes[0].set_title(f"v, ‖v‖{'₂' if universal.norm == 'l2' else '∞'} = {universal.xi:g}")
-    axes[0].set_xticks([])
-    axes[0].set_yticks([])
-    fig.colorbar(image, ax=axes[0], fraction=0.046, pad=0.04, label="pixel change")
-    for ax, i in zip(axes[1:], pick_examples(result, k)):
-        fooled = bool(result.adversarial_pred[i] != result.original_pred[i])
-        title = (
-            f"“{classes[int(result.original_pred[i])]}” → "
-            f"“{classes[int(result.adversarial_pred[i])]}” {100 * float(result.adversarial_prob[i]):.0f} %"
-        )
-        _show(ax, result.adversarial[i], title, "firebrick" if fooled else "black")
-    fig.suptitle(
-        f"One perturbation for all images: changes {100 * universal.fooling_rate:.0f} % of the "
-        "images it was built on",
-        fontsize=13,
-    )
-    return save_png(fig, path)
-
-
-def plot_fooling_grid(fooling: FoolingResult, classes: list[str], path: Path) -> Path:
-    """Writes the fooling images in a grid, each titled with its class and the model's confidence."""
-    plt = _pyplot()
-    n = len(fooling.images)
-    cols = min(5, n)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.5 * rows + 0.6), dpi=120)
-    axes = np.atleast_1d(axes).flatten()
-    for ax in axes[n:]:
-        ax.axis("off")
-    for i, ax in enumerate(axes[:n]):
-        c = int(fooling.classes[i])
-        ok = bool(fooling.predicted[i] == c)
-        _show(
-            ax,
-            fooling.images[i],
-            f"“{classes[c]}”: {100 * float(fooling.confidence[i]):.2f} %",
-            "black" if ok else "gray",
-        )
-    fig.suptitle(
-        f"Fooling images ({fooling.method} from noise): the network's confidence per class",
-        fontsize=13,
-    )
     return save_png(fig, path)

@@ -1,13 +1,12 @@
 """Adversarial training (Goodfellow et al. 2015; Madry et al. 2018): train on attacked batches.
 
-`netscope train --adversarial pgd --adversarial-eps 0.3` passes the transform below to the trainer,
-which calls it on every normalised mini-batch before the SGD step.
+`netscope train --adversarial pgd --adversarial-eps 0.3` (TrainConfig.adversarial) makes the trainer
+build the transform below and call it on every normalised mini-batch before the SGD step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -17,8 +16,6 @@ from netscope.attack.gradient import fgsm_pixels, pgd_pixels
 from netscope.attack.result import eval_mode
 from netscope.errors import NetscopeError
 from netscope.models import Normalized
-from netscope.run import read_json
-from netscope.train import TrainConfig
 
 METHODS = ("fgsm", "pgd")
 BatchTransform = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -49,20 +46,15 @@ def adversarial_batch_transform(
             if method == "fgsm":
                 attacked = fgsm_pixels(pixel_model, pixels, labels, eps)
             else:
-                step_size = 2.5 * eps / steps
                 attacked = pgd_pixels(
                     pixel_model,
                     pixels,
                     labels,
-                    None,
-                    eps,
-                    "linf",
-                    steps,
-                    step_size,
-                    True,
-                    "constant",
-                    False,
-                    None,
+                    targets=None,
+                    eps=eps,
+                    norm="linf",
+                    steps=steps,
+                    step_size=2.5 * eps / steps,  # Madry et al.'s step size
                 )
         adversarial = (attacked - mean_) / std_
         return adversarial.contiguous(memory_format=_memory_format(inputs))
@@ -74,20 +66,3 @@ def _memory_format(inputs: torch.Tensor) -> torch.memory_format:
     if inputs.ndim == 4 and inputs.is_contiguous(memory_format=torch.channels_last):
         return torch.channels_last
     return torch.contiguous_format
-
-
-def transform_for_config(config: TrainConfig) -> BatchTransform | None:
-    """Returns the batch transform a TrainConfig's `adversarial` field asks for (None: clean)."""
-    if not config.adversarial:
-        return None
-    from netscope.data import load_dataset
-
-    dataset = load_dataset(config.data, config.data_dir)
-    return adversarial_batch_transform(
-        config.adversarial, config.adversarial_eps, dataset.mean, dataset.std
-    )
-
-
-def transform_for_run(run_dir: str | Path) -> BatchTransform | None:
-    """Returns the batch transform recorded in a run directory's config (for resume)."""
-    return transform_for_config(TrainConfig(**read_json(Path(run_dir) / "run.json")["config"]))

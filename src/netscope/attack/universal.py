@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -19,8 +20,12 @@ from tqdm import tqdm
 from netscope.attack.checks import check_eps, check_images, check_norm, check_positive_int
 from netscope.attack.deepfool import deepfool
 from netscope.attack.gradient import project
+from netscope.attack.plots import pick_examples, pyplot, show
 from netscope.attack.result import AttackResult, classify, eval_mode, make_result
+from netscope.attack.spec import AttackJob, AttackSpec
 from netscope.errors import NetscopeError
+from netscope.png import save_png
+from netscope.record import Figure
 
 
 @dataclass
@@ -34,6 +39,7 @@ class UniversalResult:
     history: list[float] = field(default_factory=list)  # fooling rate after each pass (the
     # returned perturbation is the one after the best pass)
     seconds: float = 0.0
+    n_images: int = 0  # the images it was built on
 
 
 def fooling_rate(model: nn.Module, images: torch.Tensor, perturbation: torch.Tensor) -> float:
@@ -47,6 +53,7 @@ def fooling_rate(model: nn.Module, images: torch.Tensor, perturbation: torch.Ten
 def universal_perturbation(
     model: nn.Module,
     images: torch.Tensor,
+    *,
     xi: float = 4.0,
     norm: str = "l2",
     target_rate: float = 0.8,
@@ -82,7 +89,7 @@ def universal_perturbation(
         if history[-1] >= target_rate:
             break
     seconds = time.perf_counter() - start
-    return UniversalResult(best, norm, xi, max(history), history, seconds)
+    return UniversalResult(best, norm, xi, max(history), history, seconds, len(images))
 
 
 def _visit(model, images, clean, v, xi, norm, overshoot, max_iter) -> torch.Tensor:
@@ -92,7 +99,9 @@ def _visit(model, images, clean, v, xi, norm, overshoot, max_iter) -> torch.Tens
     keep = still == clean
     if not keep.any():
         return v
-    step = deepfool(model, moved[keep], clean[keep], overshoot, max_iter, norm)
+    step = deepfool(
+        model, moved[keep], clean[keep], overshoot=overshoot, max_iter=max_iter, norm=norm
+    )
     done = step.success
     if not done.any():
         return v
@@ -110,3 +119,102 @@ def apply_universal(
     check_images(images)
     adversarial = (images + perturbation.to(images.device)).clamp(0, 1)
     return make_result("universal", model, images, adversarial, labels, None, start)
+
+
+def plot_universal(
+    universal: UniversalResult, result: AttackResult, classes: list[str], path: Path, k: int = 4
+) -> Path:
+    """Writes the universal perturbation (diverging colours) and k images with it added."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, k + 1, figsize=(2.8 * (k + 1) + 0.8, 3.4), dpi=120)
+    v = universal.perturbation.detach().float().cpu()
+    limit = float(v.abs().max()) or 1.0
+    image = axes[0].imshow(v.mean(0).numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[0].set_title(f"v, ‖v‖{'₂' if universal.norm == 'l2' else '∞'} = {universal.xi:g}")
+    axes[0].set_xticks([])
+    axes[0].set_yticks([])
+    fig.colorbar(image, ax=axes[0], fraction=0.046, pad=0.04, label="pixel change")
+    for ax, i in zip(axes[1:], pick_examples(result, k)):
+        fooled = bool(result.adversarial_pred[i] != result.original_pred[i])
+        title = (
+            f"“{classes[int(result.original_pred[i])]}” → "
+            f"“{classes[int(result.adversarial_pred[i])]}” {100 * float(result.adversarial_prob[i]):.0f} %"
+        )
+        show(ax, result.adversarial[i], title, "firebrick" if fooled else "black")
+    fig.suptitle(
+        f"One perturbation for all images: changes {100 * universal.fooling_rate:.0f} % of the "
+        "images it was built on",
+        fontsize=13,
+    )
+    return save_png(fig, path)
+
+
+# ---------------------------------------------------------------- as the pipeline runs it
+
+# the universal perturbation's default budget ‖v‖ per norm
+DEFAULT_XI = {"linf": 0.3, "l2": 5.0}
+
+
+@dataclass
+class UniversalOptions:
+    """The universal perturbation's knobs; each field is a `netscope attack --flag`."""
+
+    target_rate: float = 0.8  # stop once this share of its images is fooled
+    max_passes: int = 5  # passes over its images
+    overshoot: float = 0.02  # of each DeepFool step
+    max_iter: int = 10  # DeepFool iterations per visit
+    batch_size: int = 8  # images per visit
+
+
+@dataclass
+class UniversalAttack(AttackResult):
+    """The result of adding one universal perturbation to every test image, and how it was made."""
+
+    universal: UniversalResult | None = None
+
+
+def _universal_job(job: AttackJob) -> UniversalAttack:
+    """Builds v on the run's first `n` training images and applies it to the test images."""
+    universal = universal_perturbation(
+        job.model,
+        job.train_images(),
+        xi=job.eps,
+        norm=job.norm,
+        seed=job.seed,
+        progress=job.progress,
+        **asdict(job.options),
+    )
+    start = time.perf_counter()
+    result = apply_universal(job.model, job.images, universal.perturbation, job.labels)
+    result.seconds = universal.seconds + (time.perf_counter() - start)
+    return UniversalAttack(**vars(result), universal=universal)
+
+
+def _universal_extras(job: AttackJob, result: UniversalAttack) -> tuple[dict, list[Figure]]:
+    universal = result.universal
+    heldout = float((result.adversarial_pred != result.original_pred).float().mean())
+    path = job.out / f"{job.name}.png"
+    plot_universal(universal, result, job.classes, path)
+    numbers = {
+        "fooling_rate_train": universal.fooling_rate,
+        "fooling_rate_heldout": heldout,
+        "passes": len(universal.history),
+        "history": universal.history,
+    }
+    caption = (
+        f"One perturbation v built on {universal.n_images} training images; it changes the "
+        f"prediction of {100 * heldout:.0f} % of {len(result.images)} held-out test images."
+    )
+    return numbers, [Figure(path, "Universal perturbation", caption)]
+
+
+SPEC = AttackSpec(
+    "universal",
+    "Universal perturbation",
+    _universal_job,
+    norms=("l2", "linf"),
+    options=UniversalOptions,
+    budget=DEFAULT_XI,
+    extras=_universal_extras,
+    per_image=False,
+)

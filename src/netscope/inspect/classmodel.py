@@ -3,13 +3,18 @@ score, kept image-like by L2, total variation, jitter and blur."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import check_targets, forward
 from netscope.inspect.optimise import Regulariser, ascend
+from netscope.inspect.plots import plt, show
+from netscope.inspect.stage import Stage
+from netscope.record import Figure
 
 CLASS_MODEL_REGULARISER = Regulariser(l2=0.0, tv=2.0, jitter=1, blur_every=4)
 
@@ -27,6 +32,7 @@ def class_models(
     model: nn.Module,
     classes,
     image_shape: tuple[int, int, int],
+    *,
     steps: int = 200,
     lr: float = 0.05,
     start_value: float = 0.5,
@@ -51,3 +57,53 @@ def class_models(
     with torch.no_grad():
         probability = forward(model, images).softmax(1).gather(1, targets[:, None])[:, 0]
     return ClassModels(targets, images, probability)
+
+
+# ---------------------------------------------------------------- as `netscope inspect` runs it
+
+
+def plot_class_models(models: ClassModels, class_names: list[str], columns: int = 5) -> plt.Figure:
+    """Returns one optimised image per class with the model's probability for that class."""
+    n = len(models.classes)
+    columns = min(columns, n)
+    rows = math.ceil(n / columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(2.3 * columns, 2.5 * rows + 0.6), squeeze=False
+    )
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            name = class_names[models.classes[k]]
+            show(ax, models.images[k], f"class {name}: p = {models.probability[k]:.3f}")
+    fig.suptitle("Class models: the input each class's score likes most (grown from grey)")
+    fig.tight_layout()
+    return fig
+
+
+def stage(ctx: Context) -> tuple[dict, list[Figure]]:
+    """Returns each class model's probability and the figure."""
+    config = ctx.config
+    models = class_models(
+        ctx.model,
+        list(range(len(ctx.classes))),
+        ctx.shape,
+        steps=config.class_steps,
+        seed=config.seed,
+        progress=config.progress,
+    )
+    entry = {
+        "steps": config.class_steps,
+        "probability": dict(zip(ctx.classes, models.probability.tolist())),
+    }
+    figure = save_figure(
+        ctx,
+        plot_class_models(models, ctx.classes),
+        "class_models.png",
+        "Class models",
+        "Each image was grown from grey to maximise one class's score: the shape the network "
+        "looks for in that class.",
+    )
+    return entry, [figure]
+
+
+STAGE = Stage("class_models", "class-model images", stage)

@@ -9,8 +9,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from netscope.errors import NetscopeError
-from netscope.inspect.hooks import check_images, run_to
+from netscope.inspect.context import Context, save_figure
+from netscope.inspect.filters import conv_layers
+from netscope.inspect.hooks import activations, check_images, resolve_layer, run_to
 from netscope.inspect.optimise import few_threads_for_small
+from netscope.inspect.photos import PHOTOS, load_photo
+from netscope.inspect.plots import plt, show
+from netscope.inspect.stage import Stage
+from netscope.record import Figure
 
 
 def octave_sizes(height: int, width: int, octaves: int, scale: float) -> list[tuple[int, int]]:
@@ -46,6 +52,7 @@ def deep_dream(
     model: nn.Module,
     images: torch.Tensor,
     layer: str,
+    *,
     octaves: int = 3,
     scale: float = 1.4,
     steps: int = 10,
@@ -69,3 +76,80 @@ def deep_dream(
         dreamed = dream_steps(model, base.clamp(0, 1), layer, steps, lr, jitter, generator)
         detail = dreamed - F.interpolate(images, size=size, mode="bilinear", align_corners=False)
     return dreamed
+
+
+# ---------------------------------------------------------------- as `netscope inspect` runs it
+
+
+def plot_dream(
+    before: torch.Tensor, after: torch.Tensor, titles: list[str], layer: str
+) -> plt.Figure:
+    """Returns each image before and after dreaming on `layer`."""
+    n = len(before)
+    fig, axes = plt.subplots(n, 2, figsize=(8, 4 * n + 0.6), squeeze=False)
+    for k in range(n):
+        show(axes[k, 0], before[k], f"{titles[k]}: before")
+        show(axes[k, 1], after[k], f"after dreaming on {layer}")
+    fig.suptitle(f"Deep Dream: amplifying what {layer} sees, at several scales")
+    fig.tight_layout()
+    return fig
+
+
+def check(ctx: Context) -> None:
+    """Raises NetscopeError before any work for an unknown layer or photo."""
+    if ctx.config.dream_layer is not None:
+        resolve_layer(ctx.model, ctx.config.dream_layer)
+    elif not conv_layers(ctx.model):
+        raise NetscopeError(
+            "deep dream: the model has no Conv2d layer (name one with --dream-layer)"
+        )
+    if ctx.config.dream_photo not in PHOTOS:
+        raise NetscopeError(
+            f"--dream-photo {ctx.config.dream_photo!r}: expected one of {', '.join(PHOTOS)}"
+        )
+
+
+def stage(ctx: Context) -> tuple[dict, list[Figure]]:
+    """Returns the layer energy before/after dreaming on a photo and an enlarged digit, and figure."""
+    config, model = ctx.config, ctx.model
+    layer = config.dream_layer or conv_layers(model)[-1]
+    side = config.dream_size
+    photo = load_photo(config.dream_photo, (ctx.shape[0], side, side)).to(ctx.test.device)
+    digit = torch.nn.functional.interpolate(ctx.images[:1], size=(side, side), mode="bilinear")
+    before = torch.cat([photo, digit])
+    after = deep_dream(
+        model,
+        before,
+        layer,
+        octaves=config.octaves,
+        steps=config.dream_steps,
+        seed=config.seed,
+        progress=config.progress,
+    )
+    energy = [
+        activations(model, x, [layer])[layer].pow(2).flatten(1).mean(1) for x in (before, after)
+    ]
+    entry = {
+        "layer": layer,
+        "size": side,
+        "octaves": config.octaves,
+        "steps": config.dream_steps,
+        "energy_before": energy[0].tolist(),
+        "energy_after": energy[1].tolist(),
+    }
+    names = [
+        f"photo '{config.dream_photo}'",
+        f"test digit {ctx.classes[ctx.targets[0]]} (enlarged)",
+    ]
+    figure = save_figure(
+        ctx,
+        plot_dream(before, after, names, layer),
+        "deep_dream.png",
+        f"Deep Dream on {layer}",
+        f"The patterns that appear are what {layer}'s units respond to, drawn wherever the "
+        "image already hints at them.",
+    )
+    return entry, [figure]
+
+
+STAGE = Stage("deep_dream", "Deep Dream", stage, check)

@@ -8,7 +8,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from netscope.errors import NetscopeError
+from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import check_images, check_targets, forward
+from netscope.inspect.plots import plt, show
+from netscope.inspect.stage import Stage
+from netscope.record import Figure
 
 
 def occluder_masks(height: int, width: int, window: int, stride: int, device) -> torch.Tensor:
@@ -29,6 +33,7 @@ def occlusion(
     model: nn.Module,
     images: torch.Tensor,
     targets,
+    *,
     window: int = 7,
     stride: int = 1,
     value: float = 0.5,
@@ -56,3 +61,59 @@ def occlusion(
             full = grid.repeat_interleave(stride, 0).repeat_interleave(stride, 1)
             maps[index] = full[:height, :width]
     return maps
+
+
+# ---------------------------------------------------------------- as `netscope inspect` runs it
+
+
+def plot_occlusion(
+    images: torch.Tensor, maps: torch.Tensor, titles: list[str], window: int
+) -> plt.Figure:
+    """Returns each image above its occlusion map (probability of the true class)."""
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(2.2 * n + 1.2, 5.2), squeeze=False)
+    for k in range(n):
+        show(axes[0, k], images[k], titles[k])
+        heat = axes[1, k].imshow(maps[k].cpu().numpy(), cmap="magma", vmin=0, vmax=1)
+        axes[1, k].set_xticks([])
+        axes[1, k].set_yticks([])
+        axes[1, k].set_title(f"lowest {maps[k].min():.2f}")
+    axes[0, 0].set_ylabel("image")
+    axes[1, 0].set_ylabel(f"grey {window}×{window}\nsquare here")
+    fig.colorbar(heat, ax=axes[1, :].tolist(), fraction=0.03, pad=0.02, label="p(true class)")
+    fig.suptitle(
+        "Occlusion: probability of the true class with a grey square centred on each pixel"
+    )
+    return fig
+
+
+def stage(ctx: Context) -> tuple[dict, list[Figure]]:
+    """Returns the occlusion entry of inspect.json and its figure."""
+    config = ctx.config
+    maps = occlusion(
+        ctx.model,
+        ctx.images,
+        ctx.targets,
+        window=config.window,
+        stride=config.stride,
+        value=config.occluder,
+        progress=config.progress,
+    )
+    entry = {
+        "window": config.window,
+        "stride": config.stride,
+        "value": config.occluder,
+        "p_min": maps.flatten(1).min(1).values.tolist(),
+    }
+    figure = save_figure(
+        ctx,
+        plot_occlusion(ctx.images, maps, ctx.titles, config.window),
+        "occlusion.png",
+        "Occlusion sensitivity",
+        "Dark where hiding the pixels under the square makes the network lose the true class: "
+        "the parts of the digit it relies on.",
+    )
+    return entry, [figure]
+
+
+STAGE = Stage("occlusion", "occlusion maps", stage)

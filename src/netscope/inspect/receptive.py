@@ -12,14 +12,21 @@ modelled. Shape-preserving layers (ReLU, BatchNorm, Dropout, …) leave the geom
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from netscope.errors import NetscopeError
+from netscope.inspect.context import Context, save_figure
+from netscope.inspect.filters import conv_layers
 from netscope.inspect.hooks import activations, check_images, forward, resolve_layer
+from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt
+from netscope.inspect.stage import Stage
+from netscope.record import Figure
 
 KERNEL_LAYERS = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
@@ -154,6 +161,7 @@ def top_patches(
     model: nn.Module,
     images: torch.Tensor,
     layer: str,
+    *,
     k: int = 9,
     batch_size: int = 500,
     fill: float = 0.0,
@@ -204,3 +212,92 @@ def recompute_on_canvas(
     channel = torch.arange(c, device=device).repeat_interleave(k)
     i, j = top.position.reshape(-1, 2).unbind(1)
     return out[torch.arange(c * k, device=device), channel, i, j].reshape(c, k)
+
+
+# ---------------------------------------------------------------- as `netscope inspect` runs it
+
+
+def plot_top_patches(top: TopPatches, max_units: int = 64, columns: int = 8) -> plt.Figure:
+    """Returns, for each unit (channel), its k best patches as a small mosaic (best first,
+    row by row), all units in one image labelled with their number and best activation."""
+    units = min(max_units, top.values.shape[0])
+    k = top.values.shape[1]
+    side = math.ceil(math.sqrt(k))
+    # patches framed by blue lines (NaN), so white strokes at their edges stay apart
+    patches = top.patches[:units].float().cpu()
+    blocks = torch.stack([mosaic(patches[u], side, 1) for u in range(units)])
+    blocks = torch.nn.functional.pad(blocks, (1, 1, 1, 1), value=float("nan"))
+    columns = min(columns, units)
+    gap = max(4, blocks.shape[-1] // 4)
+    grid = mosaic(blocks, columns, gap=gap, fill=1.0)
+    height, width = grid.shape[-2:]
+    scale = 1.7 / (blocks.shape[-1] + gap)  # inches per pixel: a block is about 1.7 in wide
+    fig, ax = plt.subplots(figsize=(width * scale + 0.4, height * scale + 1.0))
+    picture = as_picture(grid)
+    if picture.ndim == 3:  # colour images: frames in mid grey instead
+        picture = np.nan_to_num(picture, nan=0.5)
+    cmap = matplotlib.colormaps["gray"].with_extremes(bad="#4f7fc0")
+    ax.imshow(picture, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    step_y, step_x = blocks.shape[-2] + gap, blocks.shape[-1] + gap
+    for unit in range(units):
+        row, col = divmod(unit, columns)
+        ax.text(
+            col * step_x,
+            row * step_y - 0.5,
+            f"unit {unit}  max {top.values[unit, 0]:.1f}",
+            fontsize=9,
+            va="bottom",
+        )
+    ax.set_ylim(height - 0.5, -gap)
+    ax.axis("off")
+    h, w = top.field.size
+    ax.set_title(
+        f"{top.field.layer}: the {k} images that excite each unit most, cropped to its "
+        f"{h}×{w} receptive field"
+    )
+    return fig
+
+
+def top_patch_layers(ctx: Context) -> list[str]:
+    """Returns the layers whose top patches `netscope inspect` shows (default: every Conv2d)."""
+    return ctx.config.layers if ctx.config.layers is not None else conv_layers(ctx.model)
+
+
+def check(ctx: Context) -> None:
+    """Raises NetscopeError before any work when a layer has no receptive field."""
+    for layer in top_patch_layers(ctx):
+        receptive_field(ctx.model, layer, ctx.shape)
+
+
+def stage(ctx: Context) -> tuple[dict, list[Figure]]:
+    """Returns the receptive fields, top patches and canvas check of each layer, and figures."""
+    entry, figures = {}, []
+    for layer in top_patch_layers(ctx):
+        top = top_patches(
+            ctx.model, ctx.test, layer, k=ctx.config.top_k, progress=ctx.config.progress
+        )
+        recomputed = recompute_on_canvas(ctx.model, ctx.shape, top)
+        field = top.field
+        entry[layer] = {
+            "receptive_field": {"size": field.size, "jump": field.jump, "start": field.start},
+            "searched_images": len(ctx.test),
+            "max_recompute_error": float((recomputed - top.values).abs().max()),
+            "values": top.values.cpu().tolist(),
+            "image_index": top.image_index.cpu().tolist(),
+            "position": top.position.cpu().tolist(),
+        }
+        h, w = field.size
+        figures.append(
+            save_figure(
+                ctx,
+                plot_top_patches(top),
+                f"top_patches_{layer.replace('.', '_')}.png",
+                f"Top patches of {layer}",
+                f"Each block is one unit's {ctx.config.top_k} strongest {h}×{w} test patches: what "
+                "it responds to is what they share.",
+            )
+        )
+    return entry, figures
+
+
+STAGE = Stage("top_patches", "top patches in their receptive fields", stage, check)

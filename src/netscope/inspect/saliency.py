@@ -10,7 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import check_images, check_targets, forward
+from netscope.inspect.plots import plt, show
+from netscope.inspect.stage import Stage
+from netscope.record import Figure
 
 
 def class_scores(model: nn.Module, images: torch.Tensor, targets) -> torch.Tensor:
@@ -37,6 +41,7 @@ def integrated_gradients(
     model: nn.Module,
     images: torch.Tensor,
     targets,
+    *,
     baseline: torch.Tensor | None = None,
     steps: int = 32,
     batch_size: int = 1024,
@@ -56,3 +61,62 @@ def integrated_gradients(
         grads = input_gradient(model, path.flatten(0, 1), targets.repeat(len(chunk)))
         total += grads.unflatten(0, (len(chunk), n)).sum(0)
     return (images - baseline) * total / steps
+
+
+# ---------------------------------------------------------------- as `netscope inspect` runs it
+
+
+def plot_attributions(
+    images: torch.Tensor, saliency: torch.Tensor, ig: torch.Tensor, titles: list[str], steps: int
+) -> plt.Figure:
+    """Returns image, saliency map and integrated gradients for each image, each map scaled to
+    its own maximum."""
+    n = len(images)
+    fig, axes = plt.subplots(3, n, figsize=(2.2 * n + 1.4, 7.4), squeeze=False)
+    ig_sum = ig.sum(1).cpu()
+    for k in range(n):
+        show(axes[0, k], images[k], titles[k])
+        sal = saliency[k].cpu() / saliency[k].max().clamp_min(1e-12)
+        s_img = axes[1, k].imshow(sal.numpy(), cmap="hot", vmin=0, vmax=1)
+        signed = ig_sum[k] / ig_sum[k].abs().max().clamp_min(1e-12)
+        i_img = axes[2, k].imshow(signed.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+        for ax in axes[1:, k]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[1, 0].set_ylabel("saliency\n|∂score/∂pixel|")
+    axes[2, 0].set_ylabel(f"integrated\ngradients ({steps} steps)")
+    fig.colorbar(s_img, ax=axes[1, :].tolist(), fraction=0.03, pad=0.02, label="÷ max")
+    fig.colorbar(i_img, ax=axes[2, :].tolist(), fraction=0.03, pad=0.02, label="÷ max |IG|")
+    fig.suptitle(
+        "Which pixels matter for the true class: gradient (saliency) and integrated gradients"
+    )
+    return fig
+
+
+def stage(ctx: Context) -> tuple[dict, list[Figure]]:
+    """Returns saliency and IG with IG's completeness error (sum of IG vs score gap), and figure."""
+    model, images, targets, steps = ctx.model, ctx.images, ctx.targets, ctx.config.ig_steps
+    sal = saliency(model, images, targets)
+    ig = integrated_gradients(model, images, targets, steps=steps)
+    with torch.no_grad():
+        scores = forward(model, images).gather(1, targets[:, None])[:, 0]
+        base = forward(model, torch.zeros_like(images)).gather(1, targets[:, None])[:, 0]
+    entry = {
+        "ig_steps": steps,
+        "ig_baseline": "black",
+        "score_minus_baseline": (scores - base).tolist(),
+        "ig_completeness_error": (ig.flatten(1).sum(1) - (scores - base)).abs().tolist(),
+    }
+    figure = save_figure(
+        ctx,
+        plot_attributions(images, sal, ig, ctx.titles, steps),
+        "saliency.png",
+        "Saliency and integrated gradients",
+        "Saliency is bright where a small change moves the true class's score most; IG is red "
+        "where a pixel adds to the score (compared with a black image) and blue where it takes "
+        "away.",
+    )
+    return entry, [figure]
+
+
+STAGE = Stage("saliency", "saliency and integrated gradients", stage)

@@ -9,11 +9,11 @@ imported only when their lesson runs.
 from __future__ import annotations
 
 import importlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from netscope.errors import NetscopeError
+from netscope.record import Figure, as_figure, write_record
 
 LESSONS: dict[str, tuple[str, str]] = {
     # name: (module under netscope.lessons, one-line description)
@@ -32,18 +32,6 @@ LESSONS: dict[str, tuple[str, str]] = {
 
 
 @dataclass
-class Figure:
-    """A figure a lesson wrote: its file, a title and one sentence saying what to look at."""
-
-    file: Path
-    title: str
-    caption: str = ""
-
-    def as_dict(self) -> dict:
-        return {"file": Path(self.file).name, "title": self.title, "caption": self.caption}
-
-
-@dataclass
 class LessonResult:
     """What a lesson found: a few lines for the terminal, its numbers and its figures."""
 
@@ -59,9 +47,9 @@ class LessonResult:
             "name": self.name,
             "summary": self.summary,
             "numbers": self.numbers,
-            "figures": [_figure(f).as_dict() for f in self.figures],
+            "figures": [as_figure(f) for f in self.figures],
         }
-        path.write_text(json.dumps(record, indent=2) + "\n")
+        write_record(path, record)
         return path
 
 
@@ -75,9 +63,3 @@ def run_lesson(name: str, out: str | Path, full: bool = False, seed: int = 0) ->
     result = module.run(out, full=full, seed=seed)
     result.save(out)
     return result
-
-
-def _figure(entry: Path | Figure) -> Figure:
-    if isinstance(entry, Figure):
-        return entry
-    return Figure(Path(entry), Path(entry).stem.replace("_", " "))

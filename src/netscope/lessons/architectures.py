@@ -21,6 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from netscope.data import Dataset, load_dataset
+from netscope.device import resolve_device
 from netscope.errors import NetscopeError
 from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult
@@ -100,7 +101,7 @@ def train_briefly(
 ) -> Training:
     """Returns the training record of `name` after `steps` Adam steps (lr 10⁻³, shuffled
     batches) on the data set padded to 32×32."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device("auto")
     torch.manual_seed(seed)
     model = build_model(name, dataset.image_shape[0], len(dataset.classes), 32).to(device)
     generator, n = torch.Generator().manual_seed(seed), len(dataset.train_images)

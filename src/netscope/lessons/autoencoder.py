@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from netscope.data import Dataset, load_dataset
+from netscope.device import resolve_device
 from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult
 from netscope.threads import one_cpu_thread
@@ -260,7 +261,7 @@ def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
     if not full:
         settings = Settings(seeds=(seed, seed + 1, seed + 2))
     dataset = load_dataset("mnist")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device("auto")
     result, stack = few_label_experiment(dataset, settings, device)
     summary = [
         f"stacked denoising autoencoder {'-'.join(map(str, settings.sizes))}, pretrained on "

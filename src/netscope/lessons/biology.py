@@ -25,10 +25,10 @@ from netscope.compare import (
     compare_features,
     layer_features,
     linear_cka,
-    nanmedian,
     plot_heatmap,
     ridge_predictivity,
 )
+from netscope.compare.measures import nanmedian
 from netscope.data import load_dataset
 from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult

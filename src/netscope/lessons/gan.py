@@ -466,7 +466,7 @@ def run(
     `judge`: a run directory, Run or model (pixels in [0, 1] → logits) used to score samples;
     None trains the lecture CNN with the fast recipe first (about 15 s on a CPU)."""
     from netscope.data import load_dataset
-    from netscope.train import resolve_device
+    from netscope.device import resolve_device
 
     config = config or GanConfig(seed=seed)
     config = replace(config, epochs=epochs or config.epochs * (5 if full else 1))

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure as Canvas
 from tqdm import tqdm
 
 from netscope.data import Dataset, load_dataset
+from netscope.device import resolve_device
 from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult
 from netscope.models import build_model
@@ -63,7 +64,7 @@ def train_with_loss(
     loss: str, dataset: Dataset, budget: Budget, seed: int = 0, progress: bool = True
 ) -> LossRun:
     """Returns the test-error curve of `budget.model` trained by plain SGD on `loss`."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device("auto")
     inputs = dataset.normalize(dataset.train_images[: budget.train_images].to(device))
     labels = dataset.train_labels[: budget.train_images].to(device)
     test_inputs = dataset.normalize(dataset.test_images[: budget.test_images].to(device))

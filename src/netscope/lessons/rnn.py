@@ -259,7 +259,7 @@ def run(
     import time
 
     from netscope.data import load_dataset
-    from netscope.train import resolve_device
+    from netscope.device import resolve_device
 
     config = config or RnnConfig(seed=seed)
     config = replace(config, epochs=epochs or config.epochs * (4 if full else 1))

@@ -26,7 +26,6 @@ class ReportConfig:
 
     out: str | None = None  # folder for report.html and its figures (default: the run directory)
     checkpoint: str = "model.safetensors"  # weights file inside the run to evaluate
-    mistakes: int = 24  # how many misclassified test images to show
 
 
 def write_report(
@@ -47,7 +46,7 @@ def write_report(
     core = [
         ("run", "Run", run_section(run)),
         ("curves", "Training", curves_section(run, out)),
-        ("errors", "Errors", errors_section(run, out, config.mistakes, dataset)),
+        ("errors", "Errors", errors_section(run, dataset)),
     ]
     sections = [s for s in core + analysis_sections(run.path) if s[2]]
     info = run.info

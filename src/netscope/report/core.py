@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from netscope.data import Dataset
-from netscope.evaluate import evaluate, save_confusion_png
+from netscope.evaluate import current_evaluation
 from netscope.models import summary
-from netscope.report.figures import find_mistakes, save_curves_png, save_mistakes_png
+from netscope.report.figures import save_curves_png
 from netscope.report.html import esc, figure, fmt, key_values, section, settings, table
 from netscope.run import Run
 
@@ -84,44 +82,30 @@ def curves_section(run: Run, out: Path) -> str:
     return section("curves", "Training curves", body)
 
 
-def errors_section(
-    run: Run, out: Path, n_mistakes: int = 24, dataset: Dataset | None = None
-) -> str:
-    """Returns the confusion matrix, the most confused pairs and example mistakes."""
-    dataset = dataset or run.load_dataset()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = run.pixel_model().to(device)
-    pixels = dataset.test_images.to(device).float() / 255
-    labels = dataset.test_labels.to(device)
-    evaluation = evaluate(model, pixels, labels, run.classes)
-    confusion_png = save_confusion_png(evaluation, out / "confusion.png")
-    mistakes = find_mistakes(model, pixels, labels, k=n_mistakes)
-    mistakes_png = save_mistakes_png(mistakes, pixels, run.classes, out / "mistakes.png")
-    pairs = [[t, p, c] for t, p, c in evaluation.most_confused(8)]
-    per_class = [[c, f"{e:.2f}"] for c, e in zip(run.classes, evaluation.per_class_error_pct)]
+def errors_section(run: Run, dataset: Dataset | None = None) -> str:
+    """Returns the confusion matrix, the most confused pairs and example mistakes, read from the
+    run's evaluation.json (written first when missing or older than the weights)."""
+    record, folder = current_evaluation(run, dataset)
+    figures = {entry["file"]: entry for entry in record["figures"]}
+    confusion, mistakes = figures["confusion.png"], figures["mistakes.png"]
+    pairs = [list(pair) for pair in record["most_confused"][:8]]
+    per_class = [[c, f"{e:.2f}"] for c, e in record["per_class_error_pct"].items()]
+    n, wrong = record["test_size"], record["mistakes"]["total"]
+    error = _stat(f"{record['test_error_pct']:.2f} %", "test error")
     body = (
-        f'<div class="stats">{_stat(f"{evaluation.test_error_pct:.2f} %", "test error")}'
-        f"{_stat(f'{mistakes.total:,} / {len(pixels):,}', 'test images misclassified')}</div>"
+        f'<div class="stats">{error}{_stat(f"{wrong:,} / {n:,}", "test images misclassified")}</div>'
         '<div class="grid"><div style="flex:2 1 560px">'
-        + figure(
-            confusion_png,
-            caption="Rows are true classes, columns predicted ones; everything off the diagonal is a mistake.",
-        )
+        + figure(folder / confusion["file"], caption=confusion["caption"])
         + "</div><div style='flex:1 1 260px'><h3>Most confused pairs</h3>"
         + table(["true", "predicted", "count"], pairs, numeric_from=2)
         + "<h3>Error per class</h3>"
         + table(["class", "error %"], per_class)
         + "</div></div>"
-        + figure(
-            mistakes_png,
-            title="Example mistakes",
-            caption="The misclassified test images the network was most sure about: often badly "
-            "written digits or doubtful labels.",
-        )
+        + figure(folder / mistakes["file"], title=mistakes["title"], caption=mistakes["caption"])
     )
     return section(
         "errors",
         "Errors on the test set",
         body,
-        lead=f"{fmt(len(pixels))} test images never seen during training.",
+        lead=f"{fmt(n)} test images never seen during training.",
     )

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
 
-from netscope.evaluate import predict  # noqa: E402
 from netscope.png import save_png
 
 
@@ -46,53 +42,4 @@ def save_curves_png(metrics: list[dict], path: Path, title: str = "") -> Path:
             ax.set_xticks(epochs)
     if title:
         fig.suptitle(title)
-    return save_png(fig, path)
-
-
-@dataclass
-class Mistakes:
-    """Misclassified test images, most confident first (indices into the test set)."""
-
-    indices: torch.Tensor
-    true: torch.Tensor
-    predicted: torch.Tensor
-    confidence: torch.Tensor
-    total: int
-
-
-def find_mistakes(
-    model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, k: int = 24
-) -> Mistakes:
-    """Returns the k misclassified images the pixel-space `model` is most confident about."""
-    probs = predict(model, pixels).softmax(1)
-    confidence, predicted = probs.max(1)
-    wrong = (predicted != labels).nonzero().flatten()
-    order = confidence[wrong].argsort(descending=True)[:k]
-    chosen = wrong[order]
-    return Mistakes(chosen, labels[chosen], predicted[chosen], confidence[chosen], len(wrong))
-
-
-def save_mistakes_png(
-    mistakes: Mistakes, pixels: torch.Tensor, classes: list[str], path: Path, columns: int = 8
-) -> Path:
-    """Writes a grid of the mistakes, each titled `true → predicted (confidence)`; returns the path."""
-    n = len(mistakes.indices)
-    rows = max(1, -(-n // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.75 * rows + 0.5), dpi=110)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i, t, p, c in zip(
-        axes.flat,
-        mistakes.indices.tolist(),
-        mistakes.true.tolist(),
-        mistakes.predicted.tolist(),
-        mistakes.confidence.tolist(),
-    ):
-        image = pixels[i].detach().cpu().permute(1, 2, 0).squeeze(-1).numpy()
-        ax.imshow(image, cmap="gray_r" if image.ndim == 2 else None, vmin=0, vmax=1)
-        ax.set_title(f"{classes[t]} → {classes[p]}\n{100 * c:.0f} %  #{i}", fontsize=10)
-    fig.suptitle(
-        f"Most confident mistakes ({n} of {mistakes.total}): true → predicted, confidence, test index",
-        fontsize=12,
-    )
     return save_png(fig, path)
