@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from netscope.png import save_png
+from netscope.png import SLIDE_TEXT, save_png
 
 
 @torch.inference_mode()
@@ -43,7 +44,7 @@ class Evaluation:
         """Returns the k most frequent (true, predicted, count) mistakes."""
         off_diagonal = self.confusion.clone()
         off_diagonal.fill_diagonal_(0)
-        counts, flat = off_diagonal.flatten().topk(k)
+        counts, flat = off_diagonal.flatten().topk(min(k, off_diagonal.numel()))
         n = len(self.classes)
         return [
             (self.classes[i // n], self.classes[i % n], int(c))
@@ -87,29 +88,27 @@ def save_confusion_png(evaluation: Evaluation, path: Path, title: str = "") -> P
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    confusion = evaluation.confusion.numpy()
-    n = len(evaluation.classes)
-    fig, ax = plt.subplots(figsize=(7.5, 6.5), dpi=120)
-    image = ax.imshow(confusion + 1, cmap="Blues", norm=LogNorm())
-    for i in range(n):
-        for j in range(n):
-            if confusion[i, j]:
-                dark = confusion[i, j] > confusion.max() ** 0.5
-                ax.text(
-                    j,
-                    i,
-                    str(confusion[i, j]),
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color="white" if dark else "black",
-                )
-    ax.set_xticks(
-        range(n), evaluation.classes, rotation=45 if n > 10 or len(evaluation.classes[0]) > 2 else 0
-    )
-    ax.set_yticks(range(n), evaluation.classes)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(title or f"Confusion matrix — test error {evaluation.test_error_pct:.2f} %")
-    fig.colorbar(image, ax=ax, label="count + 1 (log scale)")
-    return save_png(fig, path)
+    confusion, classes = evaluation.confusion.numpy(), evaluation.classes
+    with plt.rc_context(SLIDE_TEXT):
+        fig, ax = plt.subplots(figsize=(7.5, 6.5), dpi=120)
+        # white is a count of 0, also when there is a single class
+        norm = LogNorm(vmin=1, vmax=confusion.max() + 1)
+        image = ax.imshow(confusion + 1, cmap="Blues", norm=norm)
+        _write_counts(ax, confusion)
+        long_names = len(classes) > 10 or max(map(len, classes)) > 2
+        ax.set_xticks(range(len(classes)), classes, rotation=45 if long_names else 0)
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        ax.set_title(title or f"Confusion matrix — test error {evaluation.test_error_pct:.2f} %")
+        fig.colorbar(image, ax=ax, label="count + 1 (log scale)")
+        return save_png(fig, path)
+
+
+def _write_counts(ax, confusion) -> None:
+    """Writes each non-zero count in its cell, white on the dark ones, smaller when cells are."""
+    size = min(14, max(6, 80 // len(confusion)))  # 8 points for 10 classes
+    for (i, j), count in np.ndenumerate(confusion):
+        if count:
+            colour = "white" if count > confusion.max() ** 0.5 else "black"
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=size, color=colour)
