@@ -7,6 +7,8 @@ while developing; CI leaves it unset and trains the run from scratch.
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,25 @@ def lecture_run(mnist: Dataset, tmp_path_factory) -> Run:
             shutil.rmtree(run_dir)
         train(recipe_config("lecture", out=str(run_dir), progress=False), dataset=mnist)
     return load_run(run_dir)
+
+
+@pytest.fixture(scope="session")
+def huge_png(tmp_path_factory) -> Path:
+    """A valid black 1-bit PNG of 20000×20000 pixels, over PIL's decompression-bomb limit
+    (48 kB on disk, written in 0.2 s without ever holding the image)."""
+    side = 20_000
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + side // 8)  # the filter byte, then one bit a pixel
+    body = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # 1 bit, greyscale
+    path = tmp_path_factory.mktemp("huge") / "huge.png"
+    signature = b"\x89PNG\r\n\x1a\n"
+    path.write_bytes(
+        signature + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
+    return path

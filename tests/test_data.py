@@ -45,6 +45,7 @@ def test_bundled_mnist_matches_published_facts(mnist):
     assert mnist.mean[0] == pytest.approx(0.1307, abs=5e-5)
     assert mnist.std[0] == pytest.approx(0.3081, abs=5e-5)
     assert mnist.classes == [str(d) for d in range(10)]
+    assert mnist.shuffle_seed is None  # the files' own order: the lecture recipe's batches
 
 
 def test_normalize_gives_zero_mean_unit_std_on_train(mnist):
@@ -147,6 +148,56 @@ def test_truncated_gzip_is_a_clear_error(tmp_path):
         load_dataset("fashion-mnist", root=folder)
 
 
+@pytest.fixture(scope="module")
+def small_gz(mnist, tmp_path_factory) -> tuple[Path, np.ndarray]:
+    """A gzipped IDX file of the first 40 real MNIST test digits, and the digits."""
+    digits = mnist.test_images[:40, 0].numpy()
+    path = tmp_path_factory.mktemp("gz") / "digits-idx3-ubyte.gz"
+    return write_idx(path, digits), digits
+
+
+def test_corrupt_deflate_stream_is_a_clear_error(small_gz, tmp_path):
+    raw = small_gz[0].read_bytes()
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    messages = []
+    for middle in range(len(raw) * 3 // 10, len(raw) * 7 // 10, len(raw) // 20):
+        path.write_bytes(raw[:middle] + b"\xff" * 64 + raw[middle + 64 :])
+        with pytest.raises(NetscopeError, match="t10k-images-idx3-ubyte.gz: cannot read") as err:
+            data.read_idx(path)
+        messages.append(str(err.value))
+    # some damage is found by the CRC-32 at the end, some by zlib in the middle of the stream
+    assert any("CRC check failed" in m for m in messages)
+    assert any("while decompressing data" in m for m in messages)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), max_size=3),
+    keep=st.floats(0, 1),
+)
+def test_gzip_layer_fuzz_gives_the_digits_or_one_clear_error(
+    small_gz, tmp_path_factory, flips, keep
+):
+    path, digits = small_gz
+    raw = bytearray(path.read_bytes())
+    for where, xor in flips:
+        raw[int(where * len(raw))] ^= xor
+    damaged = tmp_path_factory.getbasetemp() / "damaged-idx3-ubyte.gz"
+    damaged.write_bytes(bytes(raw[: max(1, round(keep * len(raw)))]))
+    try:
+        parsed = data.read_idx(damaged)
+    except NetscopeError as err:
+        assert str(err).startswith(f"{damaged}: ")
+    else:  # only bytes the CRC-32 does not cover (the header's time stamp, its OS byte) changed
+        assert np.array_equal(parsed, digits)
+
+
+def test_no_test_images_is_a_clear_error(tmp_path):
+    folder = write_idx_set(tmp_path / "e", n_test=0)
+    with pytest.raises(NetscopeError, match="30 training and 0 test images"):
+        load_dataset("fashion-mnist", root=folder)
+
+
 def test_mnist_content_is_checked_against_published_md5(tmp_path):
     folder = write_idx_set(tmp_path / "fake-mnist")
     with pytest.raises(NetscopeError, match="does not match the published mnist md5"):
@@ -206,6 +257,18 @@ def test_cifar10_binary_batches_load(tmp_path):
     assert len(dataset.mean) == 3 and dataset.classes[3] == "cat"
 
 
+def test_cifar10_corrupt_archive_is_a_clear_error(tmp_path):
+    archive, _ = write_cifar_tar(tmp_path / "src")
+    raw = archive.read_bytes()
+    deflate = raw.index(b"\0", 10) + 1  # after the gzip header and the file name it holds
+    cut = raw[: len(raw) // 2]
+    for damaged in (raw[:deflate] + b"\xff" * 4 + raw[deflate + 4 :], cut):
+        (tmp_path / archive.name).write_bytes(damaged)
+        with pytest.raises(NetscopeError, match="cifar-10-binary.tar.gz: cannot read") as err:
+            load_dataset("cifar10", root=tmp_path)
+        assert "\n" not in str(err.value)
+
+
 def test_cifar10_bad_record_size(tmp_path):
     write_cifar_tar(tmp_path)
     (tmp_path / "cifar-10-batches-bin" / "test_batch.bin").write_bytes(b"\x01" * 100)
@@ -235,15 +298,73 @@ def test_image_folder_split_is_reproducible_and_resized(tmp_path):
     )
 
 
+def write_shades(folder: Path, shades: dict[str, int], per_class: int) -> Path:
+    """Writes `per_class` images of one grey shade into folder/<class>/ for each class."""
+    for name, shade in shades.items():
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("L", (20, 20), shade).save(folder / name / f"{i:03}.png")
+    return folder
+
+
+def test_image_folder_order_is_a_seeded_shuffle_of_the_classes(tmp_path):
+    shades = {"a": 10, "b": 100, "c": 200}
+    folder = write_shades(tmp_path, shades, per_class=10)
+    dataset = load_image_folder(folder, seed=5)
+    assert dataset.shuffle_seed == 5
+    for images, labels in (
+        (dataset.train_images, dataset.train_labels),
+        (dataset.test_images, dataset.test_labels),
+    ):
+        assert labels.bincount().tolist() == ([8, 8, 8] if len(labels) == 24 else [2, 2, 2])
+        assert labels.tolist() != sorted(labels.tolist())  # file order is class order: mixed
+        shade_of_label = torch.tensor(list(shades.values()))[labels]
+        assert torch.equal(images[:, 0, 0, 0].long(), shade_of_label)  # pairs kept together
+    again = load_image_folder(folder, seed=5)
+    assert torch.equal(again.train_labels, dataset.train_labels)
+    assert again.checksum == dataset.checksum
+    other = load_image_folder(folder, seed=6)
+    assert not torch.equal(other.train_labels, dataset.train_labels)
+
+
+def test_image_folder_with_two_images_a_class_keeps_one_for_testing(tmp_path):
+    dataset = load_image_folder(write_shades(tmp_path, {"a": 0, "b": 255}, per_class=2))
+    assert dataset.train_labels.bincount().tolist() == [1, 1]
+    assert dataset.test_labels.bincount().tolist() == [1, 1]
+
+
 def test_image_folder_errors(tmp_path):
     with pytest.raises(NetscopeError, match="no class sub-folders"):
         load_image_folder(tmp_path)
+    with pytest.raises(NetscopeError, match="missing: not a directory"):
+        load_image_folder(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(NetscopeError, match="empty: empty class folder"):
+    with pytest.raises(NetscopeError, match="empty: holds 0 image"):
+        load_image_folder(tmp_path)
+    Image.new("L", (5, 5)).save(tmp_path / "empty" / "one.png")
+    with pytest.raises(
+        NetscopeError, match="empty: holds 1 image.*at least 2: 1 for training, 1 for testing"
+    ):
         load_image_folder(tmp_path)
     (tmp_path / "empty" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(NetscopeError, match="broken.png: not a readable image"):
         load_image_folder(tmp_path)
+    with pytest.raises(NetscopeError, match="test_fraction 1: expected a fraction in"):
+        load_image_folder(tmp_path, test_fraction=1)
+
+
+def test_huge_image_is_refused_with_one_clear_error(tmp_path, huge_png):
+    for name in ("big", "small"):
+        (tmp_path / name).mkdir()
+        Image.new("L", (8, 8)).save(tmp_path / name / "a.png")
+    Image.new("L", (8, 8)).save(tmp_path / "small" / "b.png")
+    huge = tmp_path / "big" / "huge.png"
+    huge.write_bytes(huge_png.read_bytes())
+    limit = 2 * Image.MAX_IMAGE_PIXELS  # where PIL stops treating it as a warning
+    with pytest.raises(NetscopeError) as err:
+        load_image_folder(tmp_path)
+    assert str(err.value).startswith(f"{huge}: image too large to read safely")
+    assert f"{limit} pixels" in str(err.value) and "400000000 pixels" in str(err.value)
 
 
 # ---------------------------------------------------------------- downloads (local server only)

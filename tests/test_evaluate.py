@@ -47,3 +47,17 @@ def test_error_pct_is_exact_at_a_target_boundary():
     logits = torch.zeros(10_000, 10)
     logits[:60, 1] = 1.0
     assert error_pct(logits, labels) == 0.6
+
+
+@pytest.mark.parametrize("n_classes", [1, 2, 3])
+def test_one_two_or_three_classes_evaluate_and_draw(n_classes, tmp_path):
+    labels = torch.arange(6) % n_classes
+    answers = labels.tolist()
+    answers[0] = (answers[0] + 1) % n_classes  # one mistake 0 -> 1 (none with one class)
+    classes = ["a", "b", "c"][:n_classes]
+    inputs = torch.arange(6).float().view(6, 1, 1, 1)
+    result = evaluate(FixedAnswers(answers, n_classes), inputs, labels, classes)
+    assert result.most_confused() == ([] if n_classes == 1 else [("a", "b", 1)])
+    assert result.as_dict()["most_confused"] == result.most_confused()
+    with Image.open(save_confusion_png(result, tmp_path / "confusion.png")) as image:
+        assert image.size[0] >= 800

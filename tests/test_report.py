@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -14,8 +15,9 @@ from netscope import demo
 from netscope.demo import DemoConfig, run_demo
 from netscope.errors import NetscopeError
 from netscope.evaluate import find_mistakes
+from netscope.report import write_report
 from netscope.report.analyses import find_records, value_html
-from netscope.report.html import esc
+from netscope.report.html import esc, figure
 from netscope.run import Run, load_run
 
 HOSTILE = '<script>alert("x")</script>'
@@ -131,6 +133,10 @@ def test_user_strings_are_escaped(report):
     assert esc(HOSTILE) in html and "look &amp; see" in html
 
 
+def test_a_huge_figure_in_a_run_is_embedded_without_reading_its_pixels(huge_png):
+    assert figure(huge_png, title="huge").startswith("<figure><h3>huge</h3><img src=")
+
+
 def test_value_html_tables_and_excerpts():
     assert value_html({"a": 1, "b": "x"}).count("<tr>") == 2
     assert "<th>1</th>" in value_html([[0.1, 0.2], [0.3, 0.4]])  # small matrix: a table
@@ -188,3 +194,45 @@ def test_demo_runs_analyses_skips_failing_ones_and_reuses_fresh_ones(
     assert json.loads((run_dir / "inspect" / "inspect.json").read_text())["size"] == 3
     assert "skipped: this attack cannot run here" in err
     assert "reusing" in err
+
+
+def write_digit_folder(folder: Path, mnist, names: list[str], per_class: int = 12) -> Path:
+    """Writes `per_class` real MNIST digits as 32×32 PNGs into folder/<name>/: class i gets
+    digit i % 2, so that a third class is a second set of zeros and there are mistakes to show."""
+    for i, name in enumerate(names):
+        (folder / name).mkdir(parents=True)
+        digits = mnist.train_images[mnist.train_labels == i % 2][i * per_class :]
+        images = digits[:per_class, 0]
+        for k, image in enumerate(images):
+            Image.fromarray(image.numpy()).resize((32, 32)).save(folder / name / f"{k}.png")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["$\\alpha_$"], ["$x^2$", "$x^$"], ["$x^2$", "a_b\\c^d", "$\\undefined$ costs"]],
+    ids=["1 class", "2 classes", "3 classes"],
+)
+def test_a_folder_with_few_classes_and_dollar_names_evaluates_and_reports(
+    names, mnist, tmp_path, capsys
+):
+    from netscope.cli import main
+    from netscope.config import recipe_config
+    from netscope.train import train
+
+    folder = write_digit_folder(tmp_path / "digits", mnist, names)
+    config = recipe_config("lecture", data=str(folder), epochs=2, out=str(tmp_path / "run"))
+    run = train(dataclasses.replace(config, progress=False, checkpoints=False))
+    assert main(["evaluate", str(run.path), "--out", str(tmp_path / "eval")]) == 0
+    evaluation = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    assert list(evaluation["per_class_error_pct"]) == sorted(names)
+    assert all(t in names and p in names for t, p, _ in evaluation["most_confused"])
+    html = write_report(run.path).read_text()
+    for name in names:
+        assert esc(name) in html
+    pngs = [tmp_path / "eval" / "confusion.png"]
+    pngs += [run.path / f for f in ("curves.png", "confusion.png", "mistakes.png")]
+    for png in pngs:
+        with Image.open(png) as image:
+            assert image.size[0] >= 800, png
+    capsys.readouterr()

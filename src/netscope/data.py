@@ -12,12 +12,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import random
 import struct
 import sys
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,9 @@ class Dataset:
     std: tuple[float, ...]
     checksum: str
     source: str
+    # None: the images keep the order of their files (MNIST's files are already shuffled);
+    # an int: the seed of the shuffle that mixed the classes of an image folder
+    shuffle_seed: int | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -198,7 +201,7 @@ def read_idx(path: Path) -> np.ndarray:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:
         raise NetscopeError(f"{path}: cannot read ({err})") from None
     return parse_idx(raw, str(path))
 
@@ -286,13 +289,20 @@ def read_cifar10_dataset(folder: Path) -> tuple[np.ndarray, ...]:
 
 
 def _extract_tar(archive: Path, dest: Path) -> None:
-    with tarfile.open(archive) as tar:
-        members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".bin")]
-        for member in members:
-            target = (dest / member.name).resolve()
-            if dest.resolve() not in target.parents:
-                raise NetscopeError(f"{archive}: unsafe path {member.name} in archive")
-            tar.extract(member, dest, filter="data")
+    try:
+        with tarfile.open(archive) as tar:
+            members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".bin")]
+            for member in members:
+                target = (dest / member.name).resolve()
+                if dest.resolve() not in target.parents:
+                    raise NetscopeError(f"{archive}: unsafe path {member.name} in archive")
+                tar.extract(member, dest, filter="data")
+    except tarfile.TarError:  # its message lists every compression tried, on several lines
+        raise NetscopeError(
+            f"{archive}: cannot read (not a tar archive, or a corrupt one)"
+        ) from None
+    except (OSError, EOFError, zlib.error) as err:
+        raise NetscopeError(f"{archive}: cannot read ({err})") from None
 
 
 # ---------------------------------------------------------------- finding and downloading
@@ -398,9 +408,18 @@ def _spec(name: str) -> DatasetSpec:
 
 
 def _as_dataset(
-    name: str, arrays: tuple[np.ndarray, ...], classes: list[str], checksum: str, source: str
+    name: str,
+    arrays: tuple[np.ndarray, ...],
+    classes: list[str],
+    source: str,
+    shuffle_seed: int | None = None,
 ) -> Dataset:
     train_x, train_y, test_x, test_y = arrays
+    if len(train_x) == 0 or len(test_x) == 0:
+        raise NetscopeError(
+            f"{source}: {len(train_x)} training and {len(test_x)} test images "
+            "(training and testing need at least one image each)"
+        )
     if train_x.ndim == 3:
         train_x, test_x = train_x[:, None], test_x[:, None]
     train_images = torch.from_numpy(np.ascontiguousarray(train_x))
@@ -416,8 +435,9 @@ def _as_dataset(
         classes=list(classes),
         mean=mean,
         std=std,
-        checksum=checksum,
+        checksum=_checksum(arrays),
         source=source,
+        shuffle_seed=shuffle_seed,
     )
 
 
@@ -446,7 +466,7 @@ def load_dataset(
         arrays = read_idx_dataset(folder, spec)
     else:
         arrays = read_cifar10_dataset(folder)
-    return _as_dataset(spec.name, arrays, list(spec.classes), _checksum(arrays), str(folder))
+    return _as_dataset(spec.name, arrays, list(spec.classes), str(folder))
 
 
 def load_image_folder(
@@ -456,40 +476,71 @@ def load_image_folder(
     test_fraction: float = 0.2,
     seed: int = 0,
 ) -> Dataset:
-    """Returns a Dataset from `folder/<class>/*.png|jpg`, resized, with a seeded train/test split."""
-    from PIL import Image, UnidentifiedImageError
-
+    """Returns a Dataset from `folder/<class>/*.png|jpg`, resized, split per class into train
+    and test images and then shuffled, both by `seed`: a file system lists a folder class by
+    class, and batches taken in that order would each hold one class."""
     folder = Path(folder)
+    if not 0 < test_fraction < 1:
+        raise NetscopeError(f"test_fraction {test_fraction}: expected a fraction in (0, 1)")
+    class_dirs = _class_dirs(folder)
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label, class_dir in enumerate(class_dirs):
+        files = _image_files(class_dir)
+        files = [files[i] for i in rng.permutation(len(files))]
+        n_test = min(len(files) - 1, max(1, round(len(files) * test_fraction)))
+        images = [(read_image(path, size, grayscale), label) for path in files]
+        test += images[:n_test]
+        train += images[n_test:]
+    arrays = _shuffled(train, rng) + _shuffled(test, rng)
+    names = [d.name for d in class_dirs]
+    return _as_dataset(folder.name, arrays, names, str(folder), shuffle_seed=seed)
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise NetscopeError(f"{folder}: not a directory (expected {folder}/<class>/<image>.png)")
     class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise NetscopeError(
             f"{folder}: no class sub-folders (expected {folder}/<class>/<image>.png)"
         )
-    train, test = [], []
-    rng = random.Random(seed)
-    for label, class_dir in enumerate(class_dirs):
-        files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise NetscopeError(f"{class_dir}: empty class folder (expected PNG or JPEG images)")
-        rng.shuffle(files)
-        n_test = round(len(files) * test_fraction) if len(files) > 1 else 0
-        for i, path in enumerate(files):
-            try:
-                with Image.open(path) as image:
-                    image = image.convert("L" if grayscale else "RGB").resize(size[::-1])
-                    pixels = np.asarray(image, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError) as err:
-                raise NetscopeError(f"{path}: not a readable image ({err})") from None
-            pixels = pixels[None] if grayscale else pixels.transpose(2, 0, 1)
-            (test if i < n_test else train).append((pixels, label))
-    arrays = (
-        np.stack([p for p, _ in train]),
-        np.array([y for _, y in train], dtype=np.int64),
-        np.stack([p for p, _ in test]) if test else np.zeros((0, *train[0][0].shape), np.uint8),
-        np.array([y for _, y in test], dtype=np.int64),
-    )
-    names = [d.name for d in class_dirs]
-    return _as_dataset(folder.name, arrays, names, _checksum(arrays), str(folder))
+    return class_dirs
+
+
+def _image_files(class_dir: Path) -> list[Path]:
+    files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(files) < 2:
+        raise NetscopeError(
+            f"{class_dir}: holds {len(files)} image(s) ({' '.join(sorted(IMAGE_SUFFIXES))}); "
+            "each class needs at least 2: 1 for training, 1 for testing"
+        )
+    return files
+
+
+def read_image(path: Path, size: tuple[int, int], grayscale: bool = True) -> np.ndarray:
+    """Returns the image file at `path` as uint8 C×H×W pixels resized to `size` (height, width);
+    raises NetscopeError naming the file when it cannot be read, or is too large to read safely."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if grayscale else "RGB").resize(size[::-1])
+            pixels = np.asarray(image, dtype=np.uint8)
+    except Image.DecompressionBombError as err:
+        raise NetscopeError(f"{path}: image too large to read safely ({err})") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise NetscopeError(f"{path}: not a readable image ({err})") from None
+    return pixels[None] if grayscale else pixels.transpose(2, 0, 1)
+
+
+def _shuffled(
+    pairs: list[tuple[np.ndarray, int]], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Returns (images, labels) of the (image, label) pairs in an order drawn from `rng`."""
+    order = rng.permutation(len(pairs))
+    images = np.stack([pairs[i][0] for i in order])
+    return images, np.array([pairs[i][1] for i in order], dtype=np.int64)
 
 
 # ---------------------------------------------------------------- the lectures' data-set table

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 
 from netscope.device import resolve_device
-from netscope.png import save_png
+from netscope.png import SLIDE_TEXT, save_png
 from netscope.record import Figure, is_fresh, write_record
 from netscope.run import read_json
 
@@ -52,7 +53,7 @@ class Evaluation:
         """Returns the k most frequent (true, predicted, count) mistakes."""
         off_diagonal = self.confusion.clone()
         off_diagonal.fill_diagonal_(0)
-        counts, flat = off_diagonal.flatten().topk(k)
+        counts, flat = off_diagonal.flatten().topk(min(k, off_diagonal.numel()))
         n = len(self.classes)
         return [
             (self.classes[i // n], self.classes[i % n], int(c))
@@ -103,32 +104,30 @@ def save_confusion_png(evaluation: Evaluation, path: Path, title: str = "") -> P
     from matplotlib.colors import LogNorm
 
     plt = pyplot()
-    confusion = evaluation.confusion.numpy()
-    n = len(evaluation.classes)
-    fig, ax = plt.subplots(figsize=(7.5, 6.5), dpi=120)
-    image = ax.imshow(confusion + 1, cmap="Blues", norm=LogNorm())
-    for i in range(n):
-        for j in range(n):
-            if confusion[i, j]:
-                dark = confusion[i, j] > confusion.max() ** 0.5
-                ax.text(
-                    j,
-                    i,
-                    str(confusion[i, j]),
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color="white" if dark else "black",
-                )
-    ax.set_xticks(
-        range(n), evaluation.classes, rotation=45 if n > 10 or len(evaluation.classes[0]) > 2 else 0
-    )
-    ax.set_yticks(range(n), evaluation.classes)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(title or f"Confusion matrix — test error {evaluation.test_error_pct:.2f} %")
-    fig.colorbar(image, ax=ax, label="count + 1 (log scale)")
-    return save_png(fig, path)
+    confusion, classes = evaluation.confusion.numpy(), evaluation.classes
+    with plt.rc_context(SLIDE_TEXT):
+        fig, ax = plt.subplots(figsize=(7.5, 6.5), dpi=120)
+        # white is a count of 0, also when there is a single class
+        norm = LogNorm(vmin=1, vmax=confusion.max() + 1)
+        image = ax.imshow(confusion + 1, cmap="Blues", norm=norm)
+        _write_counts(ax, confusion)
+        long_names = len(classes) > 10 or max(map(len, classes)) > 2
+        ax.set_xticks(range(len(classes)), classes, rotation=45 if long_names else 0)
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        ax.set_title(title or f"Confusion matrix — test error {evaluation.test_error_pct:.2f} %")
+        fig.colorbar(image, ax=ax, label="count + 1 (log scale)")
+        return save_png(fig, path)
+
+
+def _write_counts(ax, confusion) -> None:
+    """Writes each non-zero count in its cell, white on the dark ones, smaller when cells are."""
+    size = min(14, max(6, 80 // len(confusion)))  # 8 points for 10 classes
+    for (i, j), count in np.ndenumerate(confusion):
+        if count:
+            colour = "white" if count > confusion.max() ** 0.5 else "black"
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=size, color=colour)
 
 
 @dataclass
@@ -154,6 +153,11 @@ def find_mistakes(
     return Mistakes(chosen, labels[chosen], predicted[chosen], confidence[chosen], len(wrong))
 
 
+def _short(name: str, width: int = 8) -> str:
+    """Returns a class name cut to `width` characters (with …), to fit above a 1.5-inch image."""
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
 def save_mistakes_png(
     mistakes: Mistakes, pixels: torch.Tensor, classes: list[str], path: Path, columns: int = 8
 ) -> Path:
@@ -173,7 +177,11 @@ def save_mistakes_png(
     ):
         image = pixels[i].detach().cpu().permute(1, 2, 0).squeeze(-1).numpy()
         ax.imshow(image, cmap="gray_r" if image.ndim == 2 else None, vmin=0, vmax=1)
-        ax.set_title(f"{classes[t]} → {classes[p]}\n{100 * c:.0f} %  #{i}", fontsize=10)
+        ax.set_title(
+            f"{_short(classes[t])} → {_short(classes[p])}\n{100 * c:.0f} %  #{i}", fontsize=10
+        )
+    if n == 0:
+        fig.text(0.5, 0.4, "No test image is misclassified.", ha="center", fontsize=14)
     fig.suptitle(
         f"Most confident mistakes ({n} of {mistakes.total}): true → predicted, confidence, test index",
         fontsize=12,

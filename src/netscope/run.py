@@ -256,6 +256,7 @@ def run_info(
             "image_shape": list(dataset.image_shape),
             "train_size": config.train_limit or len(dataset.train_images),
             "test_size": config.test_limit or len(dataset.test_images),
+            "shuffle_seed": dataset.shuffle_seed,  # folders: their seeded order (None: file order)
         },
         "versions": {
             "python": platform.python_version(),

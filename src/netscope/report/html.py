@@ -52,7 +52,7 @@ def image_width(path: Path) -> int:
     try:
         with Image.open(path) as image:
             return image.width
-    except (OSError, ValueError):
+    except (OSError, ValueError, Image.DecompressionBombError):
         return 0
 
 
