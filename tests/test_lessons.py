@@ -204,6 +204,19 @@ def test_cross_entropy_beats_least_squares_on_mnist(mnist):
     least_squares = runs["least squares"].test_error_pct
     assert cross_entropy[0] == least_squares[0]  # same initial weights
     assert cross_entropy[-1] < least_squares[-1] < 20
+    # the log axis carries a labelled tick within 25 % of where each curve ends
+    ax = loss.draw_curves(list(runs.values()), budget).axes[0]
+    low, high = ax.get_ylim()
+    labelled = [tick for tick in ax.get_yticks() if low <= tick <= high]
+    assert len(labelled) == len([label for label in ax.get_yticklabels() if label.get_text()])
+    for final in (cross_entropy[-1], least_squares[-1]):
+        assert any(final / 1.25 <= tick <= final * 1.25 for tick in labelled), (final, labelled)
+
+
+def test_round_percent_ticks_are_at_most_1_5_times_apart():
+    ticks = loss.ROUND_PERCENTS
+    assert all(b / a <= 1.5 for a, b in zip(ticks, ticks[1:]))
+    assert loss.percent_ticks(5.6, 9.3) == [6, 7, 8]
 
 
 # ---------------------------------------------------------------- autoencoder (real MNIST)
