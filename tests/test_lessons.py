@@ -16,6 +16,7 @@ from netscope.lessons import (
     architectures,
     autoencoder,
     convolution,
+    convolution_plots,
     loss,
     perceptron,
     run_lesson,
@@ -27,15 +28,51 @@ MY_LESSONS += ("architectures",)
 
 # ---------------------------------------------------------------- convolution
 
+# Lecture 18's worked example as the seed's text gives it (shared/seeds/004_9efbd6fc644c6daf.txt):
+# the input, the weights, the term-by-term sums of the first five outputs (weight·value, as the
+# slides write them, with the totals the slides write) and the 4×4 output printed on the slide.
+SLIDE_INPUT = ["1 2 5 1 4 2", "0 2 3 2 0 0", "4 5 5 9 8 1", "6 3 4 2 3 1", "0 1 9 8 7 2"]
+SLIDE_INPUT += ["2 3 5 5 5 6"]
+SLIDE_KERNEL = ["1 1 1", "0 0 0", "-1 -1 -1"]
+SLIDE_SUMS = [
+    ("out[0, 0] = 1·1 + 1·2 + 1·5 + 0·0 + 0·2 + 0·3 + (-1)·4 + (-1)·5 + (-1)·5", -6),
+    ("out[0, 1] = 1·2 + 1·5 + 1·1 + 0·2 + 0·3 + 0·2 + (-1)·5 + (-1)·5 + (-1)·9", -11),
+    ("out[0, 2] = 1·5 + 1·1 + 1·4 + 0·3 + 0·2 + 0·0 + (-1)·5 + (-1)·9 + (-1)·8", -12),
+    ("out[0, 3] = 1·1 + 1·4 + 1·2 + 0·2 + 0·0 + 0·0 + (-1)·9 + (-1)·8 + (-1)·1", -11),
+    ("out[1, 0] = 1·0 + 1·2 + 1·3 + 0·4 + 0·5 + 0·5 + (-1)·6 + (-1)·3 + (-1)·4", -7),
+]
+SLIDE_OUTPUT = ["-6 -11 -12 -11", "-7 -2 -2 -4", "4 1 -2 1", "3 -4 -6 -10"]
 
-def test_convolution_gives_the_lectures_4x4_output_exactly():
-    expected = torch.tensor(
-        [[-6.0, -11, -12, -11], [-7, -2, -2, -4], [4, 1, -2, 1], [3, -4, -6, -10]]
-    )
-    kernel = torch.tensor([[1.0, 1, 1], [0, 0, 0], [-1, -1, -1]])
-    assert torch.equal(convolution.KERNEL, kernel)
-    assert torch.equal(convolution.correlate_loop(convolution.DATA, kernel), expected)
-    assert torch.equal(convolution.correlate_conv2d(convolution.DATA, kernel), expected)
+
+def as_tensor(rows: list[str]) -> torch.Tensor:
+    return torch.tensor([[float(v) for v in row.split()] for row in rows])
+
+
+def printed_block(lines: list[str], header: str, rows: int) -> list[str]:
+    start = lines.index(header) + 1
+    return [" ".join(line.split()) for line in lines[start : start + rows]]
+
+
+def test_convolution_lesson_prints_the_slides_input_sums_and_output():
+    lines = convolution.summary_lines(convolution.compute())
+    assert printed_block(lines, "x (6×6):", 6) == SLIDE_INPUT
+    assert printed_block(lines, "w (3×3):", 3) == SLIDE_KERNEL
+    assert printed_block(lines, "the slide's 4×4 output:", 4) == SLIDE_OUTPUT
+    # the oracle: torch's conv2d (a cross-correlation) on the slide's numbers
+    oracle = F.conv2d(as_tensor(SLIDE_INPUT)[None, None], as_tensor(SLIDE_KERNEL)[None, None])[0, 0]
+    sums = [line for line in lines if line.startswith("out[") and "slide:" in line]
+    assert len(sums) == len(SLIDE_SUMS)
+    for line, (terms, slide_total), true_total in zip(sums, SLIDE_SUMS, oracle.flatten()):
+        verdict = "✓" if slide_total == true_total else f"✗ (its own terms sum to {true_total:g})"
+        assert line == f"{terms} = {true_total:g}   slide: {slide_total} {verdict}"
+    computed = printed_block(lines, "x ⋆ w (4×4), plain loop; loop == conv2d: True", 4)
+    assert as_tensor(computed).equal(oracle)
+    # The slide's own arithmetic slips twice: its fifth sum's terms add up to −8, not −7, and
+    # out[1, 2] is 3 + 2 + 0 − (4 + 2 + 3) = −4, not −2. Every other cell matches conv2d.
+    slips = (oracle != as_tensor(SLIDE_OUTPUT)).nonzero().tolist()
+    assert slips == [[1, 0], [1, 2]]
+    assert "out[1, 0]: slide -7, sum -8; out[1, 2]: slide -2, sum -4" in lines[lines.index(
+        "the slide's 4×4 output:") + 5]  # fmt: skip
 
 
 def test_conv2d_is_a_cross_correlation_not_a_convolution():
@@ -47,19 +84,50 @@ def test_conv2d_is_a_cross_correlation_not_a_convolution():
     assert not torch.equal(loop, flipped)
     assert torch.equal(flipped, convolution.correlate_conv2d(data, kernel.flip(0, 1)))
     # the lecture's kernel flipped is its negative, so the true convolution is −output
-    assert torch.equal(convolution.convolve_loop(convolution.DATA, convolution.KERNEL),
-                       -convolution.LECTURE_OUTPUT)  # fmt: skip
+    slide = convolution.convolve_loop(convolution.DATA, convolution.KERNEL)
+    assert torch.equal(slide, -convolution.correlate_conv2d(convolution.DATA, convolution.KERNEL))
 
 
-def test_max_pooling_and_1x1_convolution_by_hand():
-    result = convolution.compute(seed=3)
-    assert torch.equal(result.pooled_loop, torch.tensor([[-2.0, -2], [4, 1]]))
-    assert torch.equal(result.pooled_loop, result.pooled_framework)
+def test_max_pooling_gives_the_slides_6_8_3_4():
+    result = convolution.compute()
+    assert result.pooled_loop.tolist() == [[6, 8], [3, 4]]  # Lecture 18, "Max Pooling"
+    by_torch = F.max_pool2d(convolution.POOL_INPUT[None, None], 2, stride=2)[0, 0]
+    assert torch.equal(by_torch, result.pooled_loop)
+    assert "-> 6 8 / 3 4 (loop == max_pool2d: True; equals the slide's 6 8 / 3 4: True)" in (
+        convolution.summary_lines(result))  # fmt: skip
     torch.manual_seed(0)
-    images, weight = torch.randn(5, 4, 3), torch.randn(2, 5)
+    data = torch.randn(7, 9)  # odd sizes: the last rows/columns that fit no window are dropped
+    expected = F.max_pool2d(data[None, None], 3, stride=2)[0, 0]
+    assert torch.equal(convolution.max_pool_loop(data, size=3, stride=2), expected)
+
+
+def test_1x1_convolution_is_a_64_dimensional_dot_product_per_pixel():
+    result = convolution.compute()
+    assert result.pointwise_images.shape == (64, 4, 4)  # 64 input channels
+    assert result.pointwise_weight.shape == (32, 64)  # 32 filters of 1×1×64
+    oracle = F.conv2d(result.pointwise_images[None], result.pointwise_weight[:, :, None, None])[0]
+    assert torch.equal(result.pointwise_loop, oracle)  # small integers: exact in float32
+    text = convolution.dot_product_text(result, 0, 1, 2)
+    assert text.startswith("out[0, 1, 2] = w[0] · x[:, 1, 2] = ")
+    assert text.endswith(f" = {oracle[0, 1, 2]:g} (64 terms)")
+    torch.manual_seed(0)
+    images, weight = torch.randn(64, 3, 5), torch.randn(32, 64)
     by_conv = F.conv2d(images[None], weight[:, :, None, None])[0]
-    assert torch.allclose(convolution.pointwise_matmul(images, weight), by_conv, atol=1e-6)
-    assert torch.allclose(result.pointwise_matmul, result.pointwise_conv2d)
+    torch.testing.assert_close(convolution.pointwise_loop(images, weight), by_conv)
+
+
+def test_pool_and_1x1_figures_use_one_colour_scale_for_comparable_panels():
+    result = convolution.compute()
+    pool = convolution_plots.draw_max_pool(result)
+    scales = {(im.norm.vmin, im.norm.vmax) for ax in pool.axes for im in ax.get_images()}
+    assert scales == {(0.0, 8.0)}  # input and output: the same value, the same colour
+    pointwise = convolution_plots.draw_pointwise(result)
+    maps = [ax for ax in pointwise.axes if ax.get_title().startswith("input channel")]
+    assert [ax.get_title() for ax in maps] == [f"input channel x[{c}]" for c in (0, 1, 2, 63)]
+    assert len({(im.norm.vmin, im.norm.vmax) for ax in maps for im in ax.get_images()}) == 1
+    titles = [ax.get_title() for ax in pointwise.axes]
+    assert "filter 0 of 32: 64 weights w[0, c], c = 16·row + column" in titles
+    assert convolution.dot_product_text(result, 0, 1, 2) in pointwise.get_suptitle()
 
 
 # ---------------------------------------------------------------- xor
@@ -136,6 +204,19 @@ def test_cross_entropy_beats_least_squares_on_mnist(mnist):
     least_squares = runs["least squares"].test_error_pct
     assert cross_entropy[0] == least_squares[0]  # same initial weights
     assert cross_entropy[-1] < least_squares[-1] < 20
+    # the log axis carries a labelled tick within 25 % of where each curve ends
+    ax = loss.draw_curves(list(runs.values()), budget).axes[0]
+    low, high = ax.get_ylim()
+    labelled = [tick for tick in ax.get_yticks() if low <= tick <= high]
+    assert len(labelled) == len([label for label in ax.get_yticklabels() if label.get_text()])
+    for final in (cross_entropy[-1], least_squares[-1]):
+        assert any(final / 1.25 <= tick <= final * 1.25 for tick in labelled), (final, labelled)
+
+
+def test_round_percent_ticks_are_at_most_1_5_times_apart():
+    ticks = loss.ROUND_PERCENTS
+    assert all(b / a <= 1.5 for a, b in zip(ticks, ticks[1:]))
+    assert loss.percent_ticks(5.6, 9.3) == [6, 7, 8]
 
 
 # ---------------------------------------------------------------- autoencoder (real MNIST)
@@ -193,8 +274,9 @@ def test_batch_norm_recalibration_uses_the_average_over_the_given_inputs():
 def test_lesson_writes_json_with_captioned_figures(tmp_path):
     result = run_lesson("convolution", tmp_path)
     record = json.loads((tmp_path / "lesson.json").read_text())
-    assert record["numbers"]["equals_lecture_output"] is True
-    assert len(record["figures"]) == len(result.figures) == 2
+    assert record["numbers"]["loop_equals_conv2d"] is True
+    assert [d["cell"] for d in record["numbers"]["slide_output_differences"]] == [[1, 0], [1, 2]]
+    assert len(record["figures"]) == len(result.figures) == 3
     for figure in record["figures"]:
         assert (tmp_path / figure["file"]).stat().st_size > 10_000
         assert figure["title"] and figure["caption"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 from torch import nn
@@ -129,6 +130,30 @@ def test_lstm_reaches_3_percent_test_error_within_its_default_budget(lecture_run
     assert cnn_error == pytest.approx(lecture_run.info["metrics"]["test_error_pct"], abs=0.01)
     for figure in result.figures:
         assert figure.file.stat().st_size > 10_000
+    # what each example digit ends up read as is printed and, when wrong, said in the caption
+    examples = [rnn.Reading(e["true"], e["read_as"], e["probability"])
+                for e in result.numbers["examples"]]  # fmt: skip
+    assert [e["test_index"] for e in result.numbers["examples"]] == [0, 7, 8, 18]
+    assert "; ".join(e.describe() for e in examples) in result.summary[-1]
+    for example in examples:
+        assert (example.describe() in result.figures[0].caption) == example.wrong
+
+
+def test_rows_read_figure_says_what_each_digit_is_read_as():
+    classes = [str(d) for d in range(10)]
+    probs = torch.full((2, 28, 10), 0.01)
+    probs[0, :, 7] = 0.91  # a 7, read as 7 throughout
+    probs[1, :, 5] = 0.91  # a 5, read as 5 until the last row makes it a 6
+    probs[1, -1, 5], probs[1, -1, 6] = 0.2, 0.71
+    labels = torch.tensor([7, 5])
+    readings = rnn.final_readings(probs, labels, classes)
+    described = [reading.describe() for reading in readings]
+    assert described == ["true 7 → read as 7 (91 %)", "true 5 → read as 6 (71 %, wrong)"]
+    figure = rnn.draw_rows_read(torch.zeros(2, 1, 28, 28), probs, labels, classes, "a title")
+    titles = {ax.get_title(): ax.title.get_color() for ax in figure.axes if ax.get_title()}
+    assert titles == {"true class: 7\nread as 7 (91 %)": "black",
+                      "true class: 5\nread as 6 (71 %) ✗": "#cc0000"}  # fmt: skip
+    plt.close(figure)
 
 
 def test_rnn_config_rejects_bad_values():
@@ -137,6 +162,21 @@ def test_rnn_config_rejects_bad_values():
 
 
 # ---------------------------------------------------------------- facts
+
+
+def test_scale_figure_keeps_every_count_inside_its_panel():
+    figure = scale.draw_brains(scale.BRAINS)
+    figure.tight_layout()  # as save_png lays it out
+    renderer = figure.canvas.get_renderer()
+    labels = []
+    for ax in figure.axes:
+        panel = ax.get_window_extent(renderer)
+        for text in ax.texts:
+            box = text.get_window_extent(renderer)
+            assert panel.x0 <= box.x0 and box.x1 <= panel.x1, text.get_text()
+            labels.append(text.get_text())
+    assert "150 trillion" in labels  # the human neocortex's synapses, the longest bar
+    plt.close(figure)
 
 
 def test_scale_tables_print_the_published_counts(tmp_path):

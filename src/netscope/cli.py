@@ -117,6 +117,11 @@ def cmd_data(args: argparse.Namespace) -> None:
         dest = Path(args.dest) if args.dest else None
         print(data.fetch(args.name, dest, args.base_url))
         return
+    if args.action == "show":
+        from netscope.pixels import show
+
+        print("\n".join(show(args.name, args.index, args.split, args.out, args.data_dir)))
+        return
     dataset = data.load_dataset(args.name, root=args.data_dir)
     print(json.dumps(_dataset_info(dataset), indent=2))
 
@@ -139,14 +144,20 @@ def _dataset_info(dataset) -> dict:
 
 
 def add_data(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["list", "info", "fetch"])
+    parser.add_argument("action", choices=["list", "info", "fetch", "show"])
     parser.add_argument("name", nargs="?", help="mnist | fashion-mnist | cifar10 | PATH")
+    parser.add_argument("index", nargs="?", type=int, help="show: which image (0, 1, …)")
+    parser.add_argument("--split", default="train", choices=["train", "test"],
+                        help="show: take the image from this split (default: train)")  # fmt: skip
+    parser.add_argument("--out", help="show: also write the picture and its numbers to FILE.png")
     parser.add_argument("--data-dir", help="folder holding the data set files")
     parser.add_argument("--dest", help="fetch: folder to download into (default: the cache)")
     parser.add_argument("--base-url", help="fetch: a mirror to download from instead")
 
 
-COMMANDS["data"] = Command("list, describe or download data sets", add_data, cmd_data)
+COMMANDS["data"] = Command(
+    "list, describe, download data sets or show an image", add_data, cmd_data
+)
 
 
 # ---------------------------------------------------------------- train, evaluate

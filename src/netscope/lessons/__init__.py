@@ -20,7 +20,7 @@ LESSONS: dict[str, tuple[str, str]] = {
     "perceptron": ("perceptron", "Rosenblatt's rule separates separable data and never XOR"),
     "xor": ("xor", "the lecture's 2-2-1 net solves XOR; which g works; trained from random init"),
     "approximation": ("approximation", "one hidden layer of width 1…256 fits a 1-D function"),
-    "convolution": ("convolution", "the lecture's 6×6 * 3×3 example by hand and by conv2d"),
+    "convolution": ("convolution", "the slides' 6×6 * 3×3 example, max pool, 1×1 conv: by hand"),
     "loss": ("loss", "least squares vs cross-entropy for classifying MNIST, same budget"),
     "autoencoder": ("autoencoder", "MNIST autoencoder; pretrained vs scratch on 100/1000 labels"),
     "architectures": ("architectures", "LeNet-5, AlexNet/VGG/ResNet for 32×32: size, FLOPs"),

@@ -16,6 +16,7 @@ import matplotlib
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure as Canvas
+from matplotlib.ticker import NullFormatter
 from tqdm import tqdm
 
 from netscope.data import Dataset, load_dataset
@@ -27,6 +28,8 @@ from netscope.threads import one_cpu_thread
 
 FONT = {"font.size": 13, "axes.titlesize": 14, "figure.titlesize": 16}
 LOSSES = ("cross-entropy", "least squares")
+ROUND_PERCENTS = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20)
+ROUND_PERCENTS += (30, 40, 50, 70, 100)
 
 
 def classification_loss(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -98,8 +101,22 @@ def compare_losses(
         return [train_with_loss(loss, dataset, budget, seed, progress) for loss in LOSSES]
 
 
+def percent_ticks(low: float, high: float) -> list[float]:
+    """Returns the round percentages from `low` to `high` to label on a log axis: close enough
+    (at most ×1.5 apart) that every value in between has a labelled tick within 25 %."""
+    return [t for t in ROUND_PERCENTS if low <= t <= high]
+
+
 def save_curves(runs: list[LossRun], budget: Budget, path: Path) -> Path:
     """Writes both test-error curves against SGD steps."""
+    draw_curves(runs, budget).savefig(path, dpi=100)
+    return path
+
+
+def draw_curves(runs: list[LossRun], budget: Budget) -> Canvas:
+    """Returns both test-error curves against SGD steps on a log axis labelled at round percents."""
+    errors = [e for run in runs for e in run.test_error_pct]
+    low, high = min(errors) / 1.15, max(errors) * 1.15
     with matplotlib.rc_context(FONT):
         fig = Canvas(figsize=(8.5, 5.8), layout="constrained")
         ax = fig.subplots()
@@ -108,6 +125,10 @@ def save_curves(runs: list[LossRun], budget: Budget, path: Path) -> Path:
             ax.plot(run.steps, run.test_error_pct, "o-", color=color, ms=4,
                     label=f"{run.loss} (final {final:.2f} %)")  # fmt: skip
         ax.set_yscale("log")
+        ax.set_ylim(low, high)
+        ticks = percent_ticks(low, high)
+        ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(f"SGD step (batch {budget.batch_size}, lr {budget.lr})")
         ax.set_ylabel(f"test error % ({budget.test_images:,} MNIST test images)")
         ax.set_title(
@@ -116,8 +137,7 @@ def save_curves(runs: list[LossRun], budget: Budget, path: Path) -> Path:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
         fig.suptitle("Least squares vs cross-entropy for classification")
-        fig.savefig(path, dpi=100)
-    return path
+    return fig
 
 
 def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:

@@ -7,6 +7,7 @@ lecture CNN are computed from the model itself.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -138,6 +139,12 @@ def _pyplot():
 
 def save_brains(brains: tuple[BrainFact, ...], path: Path) -> Path:
     """Writes neurons and synapses of animals and networks as two log-scale bar charts."""
+    return save_png(draw_brains(brains), path)
+
+
+def draw_brains(brains: tuple[BrainFact, ...], upper: float = 1e16):
+    """Returns neurons and synapses of animals and networks as two log-scale bar charts (x up to
+    `upper`); a count too long to be labelled right of its bar is labelled inside it."""
     plt = _pyplot()
     colors = {"animal": "tab:green", "network": "tab:blue"}
     fig, axes = plt.subplots(1, 2, figsize=(14, 6), dpi=100, sharey=True)
@@ -152,9 +159,13 @@ def save_brains(brains: tuple[BrainFact, ...], path: Path) -> Path:
                 ax.text(1.5, i, "no count given", va="center", fontsize=11, color="gray")
                 continue
             ax.barh(i, value, color=colors[b.kind])
-            ax.text(value * 1.3, i, readable(value), va="center", fontsize=12)
+            if math.log10(value) > 0.75 * math.log10(upper):  # the label would run off the panel
+                ax.text(value / 1.3, i, readable(value), va="center", ha="right", fontsize=12,
+                        color="white", fontweight="bold")  # fmt: skip
+            else:
+                ax.text(value * 1.3, i, readable(value), va="center", fontsize=12)
         ax.set_xscale("log")
-        ax.set_xlim(1, 1e16)
+        ax.set_xlim(1, upper)
         ax.set_title(title, fontsize=15)
         ax.set_xlabel("count (log scale)", fontsize=13)
         ax.grid(axis="x", alpha=0.3)
@@ -163,7 +174,7 @@ def save_brains(brains: tuple[BrainFact, ...], path: Path) -> Path:
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()]
     axes[0].legend(handles, ["animal", "artificial network"], fontsize=12, loc="lower right")
     fig.suptitle("Brains and networks (sources: printed by `netscope lesson scale`)", fontsize=16)
-    return save_png(fig, path)
+    return fig
 
 
 def save_chips(chips: tuple[ChipFact, ...], path: Path) -> Path:
