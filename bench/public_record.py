@@ -25,8 +25,9 @@ from pathlib import Path
 import torch
 from memory import peak_memory_mb, reset_peak_memory
 
+from netscope.config import recipe_config
 from netscope.data import load_dataset
-from netscope.train import recipe_config, train
+from netscope.train import train
 
 NOTEBOOK = "8_Final_00s76.ipynb"
 CPU = torch.device("cpu")  # the record's notebook trains on the CPU when no GPU is present

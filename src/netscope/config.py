@@ -1,4 +1,5 @@
-"""How to train: `TrainConfig`, whose defaults are the lecture's recipe, and the named recipes.
+"""How to train: `TrainConfig`, whose defaults are the lecture's recipe, the named recipes, and
+the learning-rate schedule they describe.
 
 A leaf of the package (it imports nothing of netscope but the error type), so every stage can
 read a config without pulling in the trainer. Each field is a `netscope train --flag` of the same
@@ -103,3 +104,15 @@ def recipe_config(recipe: str = "lecture", **overrides) -> TrainConfig:
         raise NetscopeError(f"unknown training option(s) {sorted(unknown)}")
     values = {**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}}
     return TrainConfig(recipe=recipe, **values)
+
+
+def lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Returns the learning rate for optimiser step `step` (0-based) of `total_steps`."""
+    if config.schedule == "constant":
+        return config.lr
+    if config.schedule == "onecycle":
+        warm = max(1, round(config.warmup * total_steps))
+        if step < warm:
+            return config.lr * (step + 1) / warm
+        return config.lr * max(0.0, (total_steps - step) / max(1, total_steps - warm))
+    raise NetscopeError(f"--schedule {config.schedule!r}: expected constant or onecycle")

@@ -19,7 +19,6 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from netscope.config import RECIPES, TrainConfig, recipe_config
+from netscope.batches import Tensors, epoch_order, epoch_shifts, memory_format, to_device
+from netscope.config import RECIPES, TrainConfig, lr_at, recipe_config
 from netscope.data import Dataset, load_dataset, shift_images
 from netscope.device import (
     ONE_PROCESS,
@@ -61,77 +61,8 @@ from netscope.run import (
 __all__ = ["RECIPES", "TrainConfig", "TrainingDiverged", "recipe_config", "resume", "train"]
 
 
-# ---------------------------------------------------------------- schedule, data
-
-
-def lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
-    """Returns the learning rate for optimiser step `step` (0-based) of `total_steps`."""
-    if config.schedule == "constant":
-        return config.lr
-    if config.schedule == "onecycle":
-        warm = max(1, round(config.warmup * total_steps))
-        if step < warm:
-            return config.lr * (step + 1) / warm
-        return config.lr * max(0.0, (total_steps - step) / max(1, total_steps - warm))
-    raise NetscopeError(f"--schedule {config.schedule!r}: expected constant or onecycle")
-
-
 class TrainingDiverged(NetscopeError):
     """The loss became NaN or infinite."""
-
-
-@dataclass
-class Tensors:
-    """The data set as normalised float tensors on the training device."""
-
-    train_inputs: torch.Tensor
-    train_labels: torch.Tensor
-    test_inputs: torch.Tensor
-    test_labels: torch.Tensor
-    black: torch.Tensor  # a black pixel, normalised: one value per channel
-
-
-def memory_format(config: TrainConfig) -> torch.memory_format:
-    """Returns the memory format images and convolution weights are kept in."""
-    return torch.channels_last if config.channels_last else torch.contiguous_format
-
-
-def to_device(dataset: Dataset, config: TrainConfig, device: torch.device) -> Tensors:
-    """Returns the (limited) data set normalised, on `device`, in the configured memory format."""
-    train_n = config.train_limit or len(dataset.train_images)
-    test_n = config.test_limit or len(dataset.test_images)
-
-    def prepare(images: torch.Tensor) -> torch.Tensor:
-        inputs = dataset.normalize(images.to(device))
-        return inputs.contiguous(memory_format=memory_format(config))
-
-    return Tensors(
-        prepare(dataset.train_images[:train_n]),
-        dataset.train_labels[:train_n].to(device),
-        prepare(dataset.test_images[:test_n]),
-        dataset.test_labels[:test_n].to(device),
-        dataset.normalize(torch.zeros(1, len(dataset.mean), 1, 1, device=device)).flatten(),
-    )
-
-
-def epoch_order(
-    config: TrainConfig, epoch: int, n: int, device: torch.device
-) -> torch.Tensor | None:
-    """Returns the sample order for `epoch` (None: in order); seeded by (seed, epoch) so a resumed
-    run sees the same batches as an uninterrupted one."""
-    if not config.shuffle:
-        return None
-    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-    return torch.randperm(n, generator=generator).to(device)
-
-
-def epoch_shifts(config: TrainConfig, epoch: int, n: int) -> torch.Tensor:
-    """Returns the (dy, dx) shift of the image at each of the epoch's n positions, n×2 in
-    [-shift, shift] on the CPU; seeded by (seed, epoch) apart from the order, so resuming repeats
-    them."""
-    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 50_000)
-    span = 2 * config.shift + 1
-    return torch.randint(span, (n, 2), generator=generator) - config.shift
 
 
 # ---------------------------------------------------------------- one training step

@@ -29,12 +29,13 @@ from netscope.compare import (
     ridge_predictivity,
 )
 from netscope.compare.measures import nanmedian
+from netscope.config import recipe_config
 from netscope.data import load_dataset
 from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult
 from netscope.png import save_png
 from netscope.run import load_run
-from netscope.train import recipe_config, train
+from netscope.train import train
 
 AREAS = ["relu1", "relu2", "relu3"]  # the lecture CNN's hidden layers: "V1", "V4", "IT"
 DEEP = "relu3"

@@ -441,7 +441,8 @@ def load_judge(judge, out: Path, dataset, progress: bool = True) -> tuple[nn.Mod
         return judge.pixel_model(), str(judge.path)
     if judge is not None:
         return load_run(judge).pixel_model(), str(judge)
-    from netscope.train import recipe_config, train
+    from netscope.config import recipe_config
+    from netscope.train import train
 
     run_dir = Path(out) / "judge"
     if (run_dir / "model.safetensors").exists() and (run_dir / "run.json").exists():
