@@ -1,17 +1,22 @@
 """The web page under load: single-user predict latency, bursts of concurrent requests, server RSS.
 
-    python bench/serve.py --run RUN [--baseline-src DIR] [--bursts 4] [--burst 200] [--single 60]
+    python bench/serve.py --run RUN [--src DIR] [--baseline-src DIR] [--bursts 4] [--burst 200]
+                          [--single 60] [--big-body-mb 100]
 
 Starts `netscope serve RUN` in a subprocess (this checkout's src/, and with --baseline-src a second
 server from another source tree, e.g. the code before a change) and prints JSON lines:
 
-- single: predict latency of one user (sequential requests, every layer's feature maps, as the page
-  asks), both servers interleaved in blocks so that machine load hits both alike; the ratio is
-  this checkout's median over the baseline's (< 1: faster).
+- single_predict: predict latency of one user (sequential requests, every layer's feature maps, as
+  the page asks) and the server's CPU ms per predict (robust where other jobs share the machine),
+  both servers taking turns in blocks so that machine load hits both alike; the ratios are this
+  checkout's over the baseline's (< 1: faster).
 - burst: `--burst` requests sent at once (predict / explain / twin over distinct test images),
   repeated `--bursts` times: how many answered 200, 429/503 (with Retry-After) or other 5xx, how
-  many 200s differ from the same request served alone, p50/p95 latency, and the server's RSS
-  after each burst (it should level off, not grow per burst).
+  many 200s differ from the same request served alone, p50/p95 latency, the CPU seconds the
+  server spent on it (robust where other jobs share the machine), and the server's RSS after
+  each burst (it should level off, not grow per burst).
+- chunked_body_mb (with --big-body-mb N): one body of N MB sent in chunks without Content-Length:
+  the answer, how much was sent before it came, and the server's RSS before and after.
 """
 
 from __future__ import annotations
@@ -79,6 +84,12 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """Returns the CPU seconds (user + system, all threads) process `pid` has used (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -140,29 +151,72 @@ def burst_reports(servers: dict[str, tuple[str, int]], requests, bursts: int) ->
         reports[name] = {"alone": alone, "bursts": [], "rss_mb": [round(rss_mb(pid), 1)]}
     for _ in range(bursts):
         for name, (url, pid) in servers.items():
+            cpu_before = cpu_s(pid)
             answers = asyncio.run(fire(url, requests))
-            reports[name]["bursts"].append(burst_summary(answers, reports[name]["alone"]))
+            summary = burst_summary(answers, reports[name]["alone"])
+            summary["server_cpu_s"] = round(cpu_s(pid) - cpu_before, 2)
+            reports[name]["bursts"].append(summary)
             reports[name]["rss_mb"].append(round(rss_mb(pid), 1))
     return {name: {k: v for k, v in r.items() if k != "alone"} for name, r in reports.items()}
 
 
-def single_user(urls: dict[str, str], image, n: int, block: int = 10) -> dict[str, list[float]]:
-    """Returns each server's predict latencies (s), sequential, servers alternating per block."""
-    times: dict[str, list[float]] = {name: [] for name in urls}
-    clients = {name: httpx.Client(base_url=url, timeout=60) for name, url in urls.items()}
+def big_body(url: str, pid: int, megabytes: int) -> dict:
+    """Returns the status a chunked body of `megabytes` (no Content-Length) gets, how much of it
+    was sent before the server answered, and the server's RSS before and after."""
+    port = int(url.rsplit(":", 1)[1])
+    before = rss_mb(pid)
+    chunk = b"0," * 32768
+    sent, reply = 0, b""
+    with socket.create_connection(("127.0.0.1", port), timeout=600) as sock:
+        sock.sendall(
+            f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        try:
+            while sent < megabytes * 2**20:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:  # the server answered and closed before the body ended
+            pass
+        while b"\r\n" not in reply:
+            reply += sock.recv(4096) or b"\r\n"
+    return {
+        "status": reply.split(b"\r\n")[0].decode(errors="replace"),
+        "sent_mb": round(sent / 2**20, 2),
+        "rss_mb_before": round(before, 1),
+        "rss_mb_after": round(rss_mb(pid), 1),
+    }
+
+
+def single_user(servers: dict[str, tuple[str, int]], image, n: int, block: int = 10) -> dict:
+    """Returns each server's predict latency (median and p95 ms) and server CPU ms per predict,
+    for sequential requests, the servers taking turns block by block."""
+    times: dict[str, list[float]] = {name: [] for name in servers}
+    cpu = dict.fromkeys(servers, 0.0)
+    clients = {name: httpx.Client(base_url=url, timeout=60) for name, (url, _) in servers.items()}
     for client in clients.values():  # warm up: first checkpoint load, first PNG encoder call
         for _ in range(3):
             client.post("/api/predict", json={"image": image})
     for _ in range(0, n, block):
         for name, client in clients.items():
+            cpu_before = cpu_s(servers[name][1])
             for _ in range(block):
                 start = time.perf_counter()
                 response = client.post("/api/predict", json={"image": image})
                 times[name].append(time.perf_counter() - start)
                 assert response.status_code == 200, response.text
+            cpu[name] += cpu_s(servers[name][1]) - cpu_before
     for client in clients.values():
         client.close()
-    return times
+    return {
+        name: {
+            "median_ms": round(1000 * statistics.median(t), 2),
+            "p95_ms": round(1000 * percentile(t, 0.95), 2),
+            "server_cpu_ms": round(1000 * cpu[name] / len(t), 2),
+        }
+        for name, t in times.items()
+    }
 
 
 def main() -> None:
@@ -173,6 +227,9 @@ def main() -> None:
     parser.add_argument("--bursts", type=int, default=4)
     parser.add_argument("--burst", type=int, default=200, help="requests per burst")
     parser.add_argument("--single", type=int, default=60, help="sequential predicts per server")
+    parser.add_argument(
+        "--big-body-mb", type=int, default=0, help="then send one chunked body this large"
+    )
     args = parser.parse_args()
 
     test = load_dataset("mnist").test_images
@@ -185,29 +242,20 @@ def main() -> None:
         contextmanager_or_none(args.run, sources.get("baseline")) as baseline,
     ):
         servers = {"this": this} | ({"baseline": baseline} if baseline else {})
-        times = single_user({k: v[0] for k, v in servers.items()}, images[0], args.single)
-        medians = {name: statistics.median(t) for name, t in times.items()}
-        print(
-            json.dumps(
-                {
-                    "single_predict_ms": {
-                        name: {
-                            "median": round(1000 * medians[name], 2),
-                            "p95": round(1000 * percentile(t, 0.95), 2),
-                        }
-                        for name, t in times.items()
-                    },
-                    "this_over_baseline": round(medians["this"] / medians["baseline"], 3)
-                    if baseline
-                    else None,
-                    "n": args.single,
-                }
-            ),
-            flush=True,
-        )
-        reports = burst_reports(servers, burst_requests(images, args.burst), args.bursts)
+        single = single_user(servers, images[0], args.single)
+        if baseline:
+            single["this_over_baseline"] = {
+                key: round(single["this"][key] / single["baseline"][key], 3)
+                for key in ("median_ms", "server_cpu_ms")
+            }
+        print(json.dumps({"single_predict": single, "n": args.single}), flush=True)
+        requests = burst_requests(images, args.burst)
+        reports = burst_reports(servers, requests, args.bursts) if args.bursts else {}
         for name, report in reports.items():
             print(json.dumps({"server": name, "burst": args.burst, **report}), flush=True)
+        for name, (url, pid) in servers.items() if args.big_body_mb else []:
+            report = big_body(url, pid, args.big_body_mb)
+            print(json.dumps({"server": name, "chunked_body_mb": args.big_body_mb, **report}))
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import time
 import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from itertools import cycle
 
 import httpx
@@ -22,6 +23,7 @@ from serving import local_server, page_image
 
 from netscope.run import Run
 from netscope.serve import HOST
+from netscope.serve.app import REPLICAS, create_app
 
 with warnings.catch_warnings():  # starlette's TestClient warns about httpx versions on import
     warnings.simplefilter("ignore")
@@ -30,8 +32,6 @@ with warnings.catch_warnings():  # starlette's TestClient warns about httpx vers
 
 @pytest.fixture(scope="module")
 def client(lecture_run: Run, mnist) -> TestClient:
-    from netscope.serve.app import create_app
-
     return TestClient(create_app(lecture_run.path, mnist), base_url=f"http://{HOST}:8000")
 
 
@@ -233,8 +233,6 @@ async def send_together(url: str, requests: list[tuple[str, dict]]) -> list[http
 
 
 def test_concurrent_requests_each_get_their_own_answer(lecture_run, mnist):
-    from netscope.serve.app import create_app
-
     requests = [
         (path, {"image": page_image(mnist, i), **extra})
         for i, (path, extra) in zip(range(210), cycle(CONCURRENT_KINDS))
@@ -251,13 +249,14 @@ def test_concurrent_requests_each_get_their_own_answer(lecture_run, mnist):
 
 
 def test_overload_gets_429_with_retry_after_and_never_a_5xx(lecture_run, mnist, seven):
-    from netscope.serve.app import create_app
-
     app = create_app(lecture_run.path, mnist, max_active=3)
     body = {"image": seven, "layers": ["fc2"]}
     with local_server(app) as url, ThreadPoolExecutor(12) as pool:
         alone = httpx.post(f"{url}api/predict", json=body).json()
-        with app.state.lab.turn:  # the model is busy: three requests get in and wait
+        busy = ExitStack()
+        for _ in range(REPLICAS):  # every copy of the model is busy: three requests get in, wait
+            busy.enter_context(app.state.lab.evaluating("model.safetensors"))
+        with busy:
             futures = [pool.submit(httpx.post, f"{url}api/predict", json=body) for _ in range(12)]
             deadline = time.monotonic() + 60
             while sum(f.done() for f in futures) < 9 and time.monotonic() < deadline:

@@ -15,6 +15,8 @@ answer is its own request's.
 
 from __future__ import annotations
 
+import copy
+import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -59,6 +61,7 @@ from netscope.serve.schema import (
 STATIC = Path(__file__).parent / "static"
 SKIPPED_LAYERS = (nn.Flatten, nn.Identity, nn.Dropout)  # outputs that only repeat their input
 MAX_ACTIVE = 16  # requests inside the server at once; about a second of work when all are twins
+REPLICAS = 2  # copies of a model evaluating at once: the fastest on 2 cores (bench/RESULTS.md §9)
 
 
 class Lab:
@@ -74,36 +77,41 @@ class Lab:
             for name, module in self.run.model.named_modules()
             if name and not list(module.children()) and not isinstance(module, SKIPPED_LAYERS)
         ]
-        self._models: OrderedDict[str, nn.Module] = OrderedDict()
+        self._replicas: OrderedDict[str, queue.SimpleQueue] = OrderedDict()
         self._keep = keep
         self._lock = threading.Lock()
-        self.turn = threading.Lock()  # held while a request evaluates a model
         self._test: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def model(self, checkpoint: str) -> nn.Module:
-        """Returns the pixel-space model with `checkpoint`'s weights, or raises a 404."""
+    def replicas(self, checkpoint: str) -> queue.SimpleQueue:
+        """Returns the idle copies of the pixel-space model with `checkpoint`'s weights (loaded
+        on first use), or raises a 404."""
         if checkpoint not in self.checkpoints:
             raise bad_request(
                 f"unknown checkpoint {checkpoint!r} (this run has: {', '.join(self.checkpoints)})",
                 404,
             )
         with self._lock:
-            if checkpoint not in self._models:
-                run = load_run(self.run.path, checkpoint)
-                self._models[checkpoint] = run.pixel_model().to(self.device)
-                if len(self._models) > self._keep:
-                    self._models.popitem(last=False)
-            self._models.move_to_end(checkpoint)
-            return self._models[checkpoint]
+            if checkpoint not in self._replicas:
+                model = load_run(self.run.path, checkpoint).pixel_model().to(self.device)
+                idle = self._replicas[checkpoint] = queue.SimpleQueue()
+                for _ in range(REPLICAS):
+                    idle.put(copy.deepcopy(model))
+                if len(self._replicas) > self._keep:
+                    self._replicas.popitem(last=False)
+            self._replicas.move_to_end(checkpoint)
+            return self._replicas[checkpoint]
 
     @contextmanager
     def evaluating(self, checkpoint: str) -> Iterator[nn.Module]:
-        """Yields `checkpoint`'s model to one request at a time. Forward hooks, train/eval flags
-        and autograd graphs hang on the shared module, so two requests must never use it at
-        once; one evaluation already keeps the CPU cores busy, so nothing is lost by waiting."""
-        model = self.model(checkpoint)
-        with self.turn:
+        """Yields a copy of `checkpoint`'s model that no other request is using, waiting for one
+        to be free. Forward hooks, train/eval flags and autograd graphs hang on the module, so
+        two requests must never evaluate the same copy at once."""
+        idle = self.replicas(checkpoint)
+        model = idle.get()
+        try:
             yield model
+        finally:
+            idle.put(model)
 
     def pixels(self, request: ImageRequest) -> torch.Tensor:
         """Returns the request's image as a checked 1×C×H×W tensor on the models' device."""

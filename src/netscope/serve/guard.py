@@ -72,7 +72,9 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in READ_ONLY:
             return await self.app(scope, receive, send)
-        too_large = problem(413, f"request body too large (max {self.max_bytes} bytes)")
+        too_large = problem(  # and close the connection rather than read the rest
+            413, f"request body too large (max {self.max_bytes} bytes)", {"Connection": "close"}
+        )
         length = Headers(scope=scope).get("content-length", "0")
         if not length.isdigit() or int(length) > self.max_bytes:
             return await too_large(scope, receive, send)
