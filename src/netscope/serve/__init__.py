@@ -31,7 +31,7 @@ class ServeConfig:
 def cap_malloc_arenas(arenas: int = 2) -> None:
     """Caps glibc's malloc arenas for this process (elsewhere does nothing). By default each
     worker thread may get its own, and the server's memory creeps up burst after burst
-    (+220 MB over 40 bursts, level with the cap: bench/RESULTS.md §9)."""
+    (+220 MB over 40 bursts; level with the cap: "The web page under load", bench/RESULTS.md)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:

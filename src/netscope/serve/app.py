@@ -9,8 +9,8 @@
 Every request is checked before any work: Host and Origin (guard.LoopbackOnly), how many are
 inside at once (admission.Admission: 429 beyond), body size and JSON depth (guard.BodyLimit), then
 each field (schema.py). A bad one gets a 4xx with `{"detail": "what is wrong"}` naming the field,
-and the server carries on. The models answer one request at a time (`Lab.evaluating`), so every
-answer is its own request's.
+and the server carries on. Each copy of a model answers one request at a time (`Lab.evaluating`),
+so every answer is its own request's.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from netscope.serve.schema import (
 STATIC = Path(__file__).parent / "static"
 SKIPPED_LAYERS = (nn.Flatten, nn.Identity, nn.Dropout)  # outputs that only repeat their input
 MAX_ACTIVE = 16  # requests inside the server at once; about a second of work when all are twins
-REPLICAS = 2  # copies of a model evaluating at once: the fastest on 2 cores (bench/RESULTS.md §9)
+REPLICAS = 2  # copies of each model evaluating at once: fastest on 2 cores (bench/RESULTS.md)
 
 
 class Lab:
@@ -155,7 +155,9 @@ def feature_maps(outputs: dict[str, torch.Tensor]) -> list[dict]:
     return maps
 
 
-def explanation_map(model: nn.Module, pixels: torch.Tensor, method: str, target: int):
+def explanation_map(
+    model: nn.Module, pixels: torch.Tensor, method: str, target: int
+) -> torch.Tensor:
     """Returns the H×W saliency or occlusion map of one image for class `target`."""
     return (saliency if method == "saliency" else occlusion)(model, pixels, target)[0]
 
