@@ -198,12 +198,15 @@ def test_oversized_body_is_refused_and_the_server_keeps_serving(client, seven):
 def test_serve_binds_to_localhost_only_and_says_so(lecture_run, monkeypatch, capsys):
     import uvicorn
 
+    import netscope.serve
     from netscope.serve import ServeConfig, serve
 
     calls = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.update(kwargs))
+    # the server process caps glibc's malloc arenas; this test process keeps its own
+    monkeypatch.setattr(netscope.serve, "cap_malloc_arenas", lambda: calls.update(capped=True))
     serve(lecture_run.path, ServeConfig(port=8123))
-    assert calls["host"] == "127.0.0.1" and calls["port"] == 8123
+    assert calls["host"] == "127.0.0.1" and calls["port"] == 8123 and calls["capped"]
     assert "127.0.0.1 only" in capsys.readouterr().err
 
 
