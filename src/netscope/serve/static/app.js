@@ -199,7 +199,8 @@ async function makeTwin() {
       ? ` ${classes[result.original]} keeps ${kept} %` + (result.method === "deepfool" ? ": DeepFool stops just past the decision boundary." : ".")
       : (result.method === "fgsm" ? " Try a larger ε." : "");
     caption.replaceChildren(verdict, note);
-    $("diff-caption").textContent = `Difference ×${result.gain.toFixed(1)}: red brighter, blue darker. ` +
+    const scaled = result.gain > 1.05 ? `, scaled ×${result.gain.toPrecision(2)} to full contrast` : "";
+    $("diff-caption").textContent = `Difference${scaled}: red brighter, blue darker. ` +
       `L2 ${result.l2.toFixed(2)}, largest pixel change ${result.linf.toFixed(2)}.`;
     state.twin = result.image;
     $("twin").hidden = false; $("use-twin").hidden = false;
