@@ -130,6 +130,22 @@ def test_fgsm_twin_stays_within_eps(client, seven):
     assert body["method"] == "fgsm" and body["linf"] <= 0.1 + 1e-6
 
 
+def test_the_page_offers_every_per_image_attack_of_the_registry(client, seven):
+    """The twin's attacks come from netscope.attack.ATTACKS: a registered attack appears on the
+    page without touching serve/; each answers with a twin inside the pixel box."""
+    from netscope.attack import ATTACKS
+
+    offered = client.get("/api/info").json()["attacks"]
+    assert [a["name"] for a in offered] == [n for n, s in ATTACKS.items() if s.per_image]
+    assert {a["name"]: a["budget"] for a in offered}["pgd"] is True
+    for attack in offered:
+        body = client.post("/api/twin", json={"image": seven, "method": attack["name"]}).json()
+        twin = torch.tensor(body["image"])
+        assert body["method"] == attack["name"] and 0 <= twin.min() and twin.max() <= 1
+        if attack["budget"]:
+            assert body["linf"] <= 0.2 + 1e-6  # the default ε, in the attack's L∞ norm
+
+
 BAD_REQUESTS = [
     ("/api/predict", {"image": [[0.5] * 28] * 27}, 422, "expected 1×28×28"),
     ("/api/predict", {"image": [[0.5] * 28] * 28 + [[0.5]]}, 422, "rows of different lengths"),

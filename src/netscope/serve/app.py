@@ -4,7 +4,7 @@
     GET  /api/test-image    ?index=N: a test image's pixels and label
     POST /api/predict       class probabilities and every layer's feature maps
     POST /api/explain       saliency or occlusion map (netscope.inspect)
-    POST /api/twin          adversarial twin by DeepFool or FGSM (netscope.attack)
+    POST /api/twin          adversarial twin by any per-image attack of netscope.attack.ATTACKS
 
 Every request is checked before any work: Host and Origin (guard.LoopbackOnly), how many are
 inside at once (admission.Admission: 429 beyond), body size and JSON depth (guard.BodyLimit), then
@@ -31,7 +31,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from torch import nn
 
-from netscope.attack import AttackResult, deepfool, fgsm
+from netscope.attack import ATTACKS, AttackJob, AttackResult
 from netscope.data import Dataset
 from netscope.errors import NetscopeError
 from netscope.inspect import activations, occlusion, saliency
@@ -42,6 +42,7 @@ from netscope.serve.render import difference_uri, feature_grid, heat_uri, pixels
 from netscope.serve.schema import (
     ERRORS,
     MAX_JSON_DEPTH,
+    TWIN_METHODS,
     ExplainRequest,
     Explanation,
     ImageRequest,
@@ -172,12 +173,23 @@ def explanation_picture(values: torch.Tensor, method: str) -> dict:
 
 
 def attack(model: nn.Module, pixels: torch.Tensor, method: str, eps: float) -> AttackResult:
-    """Returns the DeepFool or FGSM attack on one image, against the model's own prediction."""
+    """Returns attack `method` (any per-image attack of netscope.attack.ATTACKS, with its own
+    defaults and `eps` as the budget of those that take one) on one image, against the model's
+    own prediction."""
+    spec = ATTACKS[method]
     with torch.no_grad():
         label = model(pixels).argmax(1)
-    if method == "deepfool":
-        return deepfool(model, pixels, label)
-    return fgsm(model, pixels, label, eps)
+    job = AttackJob(
+        spec=spec,
+        model=model,
+        images=pixels,
+        labels=label,
+        targets=None,
+        norm=spec.norms[0],
+        eps=eps if spec.budget else None,
+        options=spec.options() if spec.options else None,
+    )
+    return spec.attack(job)
 
 
 def twin_answer(method: str, result: AttackResult, probs: list[float]) -> dict:
@@ -243,6 +255,10 @@ def create_app(
             "checkpoints": lab.checkpoints,
             "checkpoint": "model.safetensors",
             "layers": lab.layers,
+            "attacks": [
+                {"name": name, "title": ATTACKS[name].title, "budget": bool(ATTACKS[name].budget)}
+                for name in TWIN_METHODS
+            ],
             "test_size": run.info["data"].get("test_size"),
             "test_error_pct": run.info.get("metrics", {}).get("test_error_pct"),
         }

@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from netscope.attack import ATTACKS
+
 MAX_JSON_DEPTH = 8  # {"image": [[[pixels]]]} is 4 deep
 CHECKPOINT_CHARS = 200
 
@@ -41,9 +43,25 @@ class ExplainRequest(ImageRequest):
     target: int | None = Field(None, ge=0, description="class to explain (default: the predicted)")
 
 
+# the attacks of netscope.attack.ATTACKS that work on one image at a time
+TWIN_METHODS = tuple(name for name, spec in ATTACKS.items() if spec.per_image)
+
+
 class TwinRequest(ImageRequest):
-    method: Literal["deepfool", "fgsm"] = "deepfool"
-    eps: float = Field(0.2, gt=0, le=1, allow_inf_nan=False, description="FGSM's L-inf step")
+    method: Literal[TWIN_METHODS] = "deepfool"
+    eps: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="the budget of an attack that takes one, in its first norm (pixels in [0, 1])",
+    )
+
+
+class AttackChoice(BaseModel):
+    name: str
+    title: str
+    budget: bool
 
 
 class Problem(BaseModel):
@@ -59,6 +77,7 @@ class Info(BaseModel):
     checkpoints: list[str]
     checkpoint: str
     layers: list[str]
+    attacks: list[AttackChoice]
     test_size: int | None
     test_error_pct: float | None
 
