@@ -5,6 +5,7 @@
     POST /api/predict       class probabilities and every layer's feature maps
     POST /api/explain       saliency or occlusion map (netscope.inspect)
     POST /api/twin          adversarial twin by DeepFool or FGSM (netscope.attack)
+    GET  /api/growth        ?checkpoint=NAME: filters and units at that epoch (serve/growth.py)
 
 Every request is checked (image size, type, value range, checkpoint, index); a bad one gets a
 4xx with `{"detail": "what is wrong"}` and the server carries on.
@@ -25,6 +26,7 @@ from torch import nn
 from netscope.data import Dataset
 from netscope.errors import NetscopeError
 from netscope.run import Run, load_run
+from netscope.serve.growth import growth_router
 from netscope.serve.render import difference_uri, feature_grid, heat_uri, pixels_uri, png_uri
 from netscope.serve.schema import (
     MAX_BODY_BYTES,
@@ -238,5 +240,6 @@ def create_app(run_dir: str | Path, dataset: Dataset | None = None) -> FastAPI:
         model, pixels = lab.model(request.checkpoint), lab.pixels(request)
         return adversarial_twin(model, pixels, request.method, request.eps)
 
+    app.include_router(growth_router(lab))  # GET /api/growth: the slider over epochs
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
