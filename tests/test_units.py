@@ -84,6 +84,15 @@ def test_a_direction_in_activation_space(lecture):
         visualise_units(lecture, "conv2", SHAPE, [0], position=(9, 0), steps=1)
 
 
+def test_a_unit_of_a_fully_connected_layer(lecture):
+    found = visualise_units(lecture, "fc2", SHAPE, [3, 8], steps=60)  # class logits
+    grey = visualise_units(lecture, "fc2", SHAPE, [3, 8], steps=1, lr=1e-9)
+    assert (found.objective[:, 0] > grey.objective[:, 0] + 10).all()
+    with torch.no_grad():
+        logits = lecture(found.images[:, 0])
+    assert logits.argmax(1).tolist() == [3, 8]
+
+
 def test_fourier_parameterisation_round_trip_and_ascent(lecture, digits):
     images = digits[:3].clamp(0.01, 0.99)
     torch.testing.assert_close(from_spectrum(to_spectrum(images), (28, 28)), images)

@@ -214,27 +214,33 @@ def stage(ctx: Context) -> tuple[dict, list[Figure]]:
     }
     epochs = shown_epochs(kept)
     grown = unit_growth(models(epochs), images, chosen, method=config.projection)
-    layer, final = filters(ctx.model, config.filters_layer)
+    layer = filters(ctx.model, config.filters_layer)[0]
     every = sorted(kept)
     weights = torch.stack([filters(model, layer)[1] for _, model in models(every)])
-    change = (weights - final).flatten(1).norm(dim=1) / final.norm()
+    change = (weights - weights[-1]).flatten(1).norm(dim=1) / weights[-1].norm()
     entry: dict = {"epochs": epochs, "searched_images": len(images)}
     entry |= {name: _numbers(growth) for name, growth in grown.items()}
     entry["filters"] = {"layer": layer, "epochs": every, "distance_to_final": change.tolist()}
     figures = [_growth_figure(ctx, growth) for growth in grown.values()]
-    shown = [every.index(epoch) for epoch in epochs]
-    strip = plot_filter_strip(layer, epochs, weights[shown])
-    figures.append(
-        save_figure(ctx, strip, "growth_filters.png", f"Filters of {layer} through training",
-                    "The first layer's kernels after epochs " + ", ".join(map(str, epochs)) +
-                    ": edge and stroke detectors appear within the first epoch.")
-    )  # fmt: skip
+    return entry, figures + _filter_figures(ctx, layer, every, epochs, weights, change)
+
+
+def _filter_figures(ctx: Context, layer: str, every: list[int], epochs: list[int],
+                    weights: torch.Tensor, change: torch.Tensor) -> list[Figure]:  # fmt: skip
+    """Returns the filter strip (the shown epochs) and the GIF (every epoch), once written."""
+    strip = plot_filter_strip(layer, epochs, weights[[every.index(e) for e in epochs]])
+    caption = (
+        f"The first layer's kernels after epochs {', '.join(map(str, epochs))}; their distance "
+        f"to the last ones is {change[0]:.0%} of the last ones' size at epoch {every[0]}, "
+        f"{change[1]:.0%} after epoch {every[1]}."
+    )
     save_gif(filter_frames(layer, every, weights), ctx.out / "growth_filters.gif")
-    figures.append(
+    return [
+        save_figure(ctx, strip, "growth_filters.png", f"Filters of {layer} through training",
+                    caption),
         Figure("growth_filters.gif", f"Filters of {layer}, epoch by epoch (animated)",
-               f"Every kept epoch, 0 to {every[-1]}, one frame each.")
-    )  # fmt: skip
-    return entry, figures
+               f"Every kept epoch, {every[0]} to {every[-1]}, one frame each."),
+    ]  # fmt: skip
 
 
 def _numbers(growth: Growth) -> dict:

@@ -96,10 +96,11 @@ def _unit_values(
 ) -> torch.Tensor:
     """Returns one activation per image: channel channels[n] at positions[n] (default: the
     channel's strongest position in that image)."""
-    if channels.min() < 0 or channels.max() >= output.shape[1]:
+    bad = channels[(channels < 0) | (channels >= output.shape[1])]
+    if bad.numel():
         raise NetscopeError(
-            f"channel {channels.max().item()} out of range: layer {layer!r} has "
-            f"{output.shape[1]} channels (0..{output.shape[1] - 1})"
+            f"channel {bad[0].item()} out of range: layer {layer!r} has {output.shape[1]} "
+            f"channels (0..{output.shape[1] - 1})"
         )
     rows = torch.arange(len(output), device=output.device)
     maps = output[rows, channels].flatten(1)  # N×(H·W), or N×1 for a vector layer
@@ -239,18 +240,20 @@ def signed_tiles(projections: torch.Tensor) -> torch.Tensor:
 
 
 def show_tiles(ax, tiles: torch.Tensor, signed: bool):
-    """Draws k tiles (k×h×w, or k×C×h×w patches) as a square mosaic; returns the image."""
+    """Draws k tiles as a square mosaic, signed projections (k×h×w, −1 … 1, red/blue) or
+    patches (k×C×h×w, 0 … 1, grey or colour); returns the image."""
     side = math.ceil(math.sqrt(len(tiles)))
     colour = tiles.ndim == 4 and tiles.shape[1] == 3
     grid = mosaic(tiles.float().cpu(), side, gap=1, fill=1.0 if colour else float("nan"))
     ax.set_xticks([])
     ax.set_yticks([])
-    if signed:
-        return ax.imshow(
-            grid.numpy(), cmap=PROJECTION_COLOURS, vmin=-1, vmax=1, interpolation="nearest"
-        )
-    return ax.imshow(as_picture(grid[None] if grid.ndim == 2 else grid), cmap=PATCH_COLOURS,
-                     vmin=0, vmax=1, interpolation="nearest")  # fmt: skip
+    picture = (
+        grid.numpy()
+        if signed
+        else as_picture(grid if colour else grid.reshape(1, *grid.shape[-2:]))
+    )
+    cmap, low = (PROJECTION_COLOURS, -1) if signed else (PATCH_COLOURS, 0)
+    return ax.imshow(picture, cmap=cmap, vmin=low, vmax=1, interpolation="nearest")
 
 
 def plot_projections(

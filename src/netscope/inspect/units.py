@@ -59,12 +59,14 @@ class UnitImages:
 
 
 def layer_output(model: nn.Module, images: torch.Tensor, layer: str) -> torch.Tensor:
-    """Returns `layer`'s output on `images`, graph kept (for the ascent)."""
+    """Returns `layer`'s output on `images` as N×C×H×W (a vector layer's as N×C×1×1), graph
+    kept (for the ascent)."""
     with capture(model, [layer]) as outputs:
         forward(model, images)
     if layer not in outputs:
         raise NetscopeError(f"layer {layer!r} never runs in the model's forward pass")
-    return outputs[layer]
+    output = outputs[layer]
+    return output[:, :, None, None] if output.ndim == 2 else output
 
 
 def as_directions(units, channels: int, layer: str) -> torch.Tensor:
@@ -131,9 +133,9 @@ def visualise_units(
     model: nn.Module,
     layer: str,
     image_shape: tuple[int, int, int],
-    units,
+    units: Sequence[int] | torch.Tensor,
     *,
-    position=None,
+    position: tuple[int, int] | str | None = None,
     copies: int = 1,
     diversity: float = 0.0,
     steps: int = 256,
@@ -146,6 +148,8 @@ def visualise_units(
     directions) that maximise the unit's objective (its mean over positions, or the neuron at
     `position`: (i, j) or "center") less the diversity penalty, grown from grey with a little
     noise by `steps` of regularised ascent, all units in one batch."""
+    if copies < 1:
+        raise NetscopeError(f"copies: expected at least 1, got {copies}")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     generator = torch.Generator().manual_seed(seed)
     with frozen(model):
