@@ -234,3 +234,9 @@ def test_projection_figure_shows_units_side_by_side(lecture, digits, tmp_path):
     assert titles[0].startswith("unit 0 · strongest")
     path = plots.save(fig, tmp_path / "projections.png")
     assert path.stat().st_size > 30_000
+
+
+def test_top_projections_of_a_residual_block_stay_in_its_field(resnet, digits):
+    found = top_projections(resnet, digits[:300], "blocks.0", k=3, units=[0, 5], method="guided")
+    assert found.projections.shape == (2, 3, 1, 12, 12)
+    assert found.outside == 0.0 and found.projections.abs().amax() > 0
