@@ -5,8 +5,9 @@
 
 The units are each conv layer's strongest at the end of training, found once; they keep their
 index at every checkpoint. Searching the first 500 test images takes a fraction of a second on
-the lecture CNN; each checkpoint's answer is computed once and kept. One computation runs at a
-time: a request that waits more than 30 s for it gets a 503 and may try again.
+the lecture CNN; each checkpoint's answer is computed once and kept. The computation loads its
+own copy of the weights (no other request ever holds it) and runs one at a time: a request that
+waits more than 30 s for it gets a 503 and may try again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import torch
 from fastapi import APIRouter, Query
 from torch import nn
 
+from netscope.run import load_run
 from netscope.serve.render import colorize, heat_uri, pixels_uri, png_uri
+from netscope.serve.schema import bad_request
 
 SEARCHED = 500  # test images searched for each unit's strongest patch
 UNITS = 3  # units shown per conv layer
@@ -94,17 +97,23 @@ def growth_router(lab) -> APIRouter:
         images, _ = lab.test_set()
         return (images[:SEARCHED].float() / 255).to(lab.device)
 
-    @router.get("/api/growth")
-    def growth(checkpoint: str = Query("model.safetensors")) -> dict:
-        from netscope.serve.schema import bad_request
+    def weights(checkpoint: str) -> nn.Module:
+        return load_run(lab.run.path, checkpoint).pixel_model().to(lab.device)
 
-        model = lab.model(checkpoint)  # a 404 naming the checkpoints for an unknown one
+    @router.get("/api/growth")
+    def growth(checkpoint: str = Query("model.safetensors", max_length=200)) -> dict:
+        if checkpoint not in lab.checkpoints:
+            raise bad_request(
+                f"unknown checkpoint {checkpoint!r} (this run has: {', '.join(lab.checkpoints)})",
+                404,
+            )
         if not busy.acquire(timeout=WAIT_S):
             raise bad_request("busy computing another checkpoint; try again in a moment", 503)
         try:
             if checkpoint not in answers:
                 if not units:
-                    units.update(strongest(lab.model("model.safetensors"), searched()))
+                    units.update(strongest(weights("model.safetensors"), searched()))
+                model = weights(checkpoint)
                 answers[checkpoint] = {
                     "checkpoint": checkpoint,
                     "epoch": epoch_of(checkpoint),
