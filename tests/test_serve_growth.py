@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from test_browser import ARTIFACTS, CHROMIUM, browser, served_page  # noqa: F401 (fixture)
 
+from netscope.serve import HOST
 from netscope.serve.growth import UNITS
 
 with warnings.catch_warnings():  # starlette's TestClient warns about httpx versions on import
@@ -22,7 +23,7 @@ with warnings.catch_warnings():  # starlette's TestClient warns about httpx vers
 def client(lecture_run, mnist) -> TestClient:
     from netscope.serve.app import create_app
 
-    return TestClient(create_app(lecture_run.path, mnist))
+    return TestClient(create_app(lecture_run.path, mnist), base_url=f"http://{HOST}:8000")
 
 
 def picture(uri: str) -> Image.Image:
