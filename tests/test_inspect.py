@@ -11,6 +11,7 @@ from torch import nn
 from netscope.cli import main
 from netscope.errors import NetscopeError
 from netscope.inspect import (
+    STAGES,
     InspectConfig,
     activations,
     class_models,
@@ -290,22 +291,37 @@ def test_run_inspect_writes_figures_and_json(lecture_run, tmp_path):
         morph=["1:7"],
         morph_steps=5,
         ig_steps=4,
+        units=1,
+        unit_images=300,
+        unit_steps=3,
+        unit_copies=1,
         progress=False,
     )
     result = run_inspect(lecture_run, tmp_path, config)
     saved = json.loads((tmp_path / "inspect.json").read_text())
     assert saved["figures"] == result["figures"]
+    projections = [
+        f"projections_conv2_{page:02d}.png" for page in range(1, 12)
+    ]  # 64 units, 6 a page
     assert [f["file"] for f in result["figures"]] == [
         "filters.png",
         "top_patches_conv2.png",
+        *projections,
+        "growth_conv2.png",
+        "growth_filters.png",
+        "growth_filters.gif",
         "occlusion.png",
         "saliency.png",
+        "units_conv2.png",
         "class_models.png",
         "deep_dream.png",
         "morph.png",
     ]
     assert all((tmp_path / f["file"]).stat().st_size > 10_000 for f in result["figures"])
     assert result["top_patches"]["conv2"]["max_recompute_error"] < 1e-4
+    assert result["projections"]["conv2"]["max_outside_receptive_field"] == 0.0
+    assert result["growth"]["epochs"] == [0, 1, 2, 5, 10]
+    assert list(result["seconds"]) == list(STAGES)
 
 
 def test_cli_inspect_errors_name_the_choices(lecture_run, tmp_path, capsys):
@@ -316,3 +332,7 @@ def test_cli_inspect_errors_name_the_choices(lecture_run, tmp_path, capsys):
     assert "not spatial" in capsys.readouterr().err
     assert main([*args, "--morph", "3:eleven"]) == 2
     assert "unknown class 'eleven' (classes: 0, 1, 2" in capsys.readouterr().err
+    assert main([*args, "--projection", "lrp"]) == 2
+    assert "projection method 'lrp': expected one of deconvnet, guided" in capsys.readouterr().err
+    assert main([*args, "--unit-copies", "0"]) == 2
+    assert "--unit-copies 0: expected a positive integer" in capsys.readouterr().err

@@ -5,6 +5,7 @@
     POST /api/predict       class probabilities and every layer's feature maps
     POST /api/explain       saliency or occlusion map (netscope.inspect)
     POST /api/twin          adversarial twin by any per-image attack of netscope.attack.ATTACKS
+    GET  /api/growth        ?checkpoint=NAME: filters and units at that epoch (serve/growth.py)
 
 Every request is checked before any work: Host and Origin (guard.LoopbackOnly), how many are
 inside at once (admission.Admission: 429 beyond), body size and JSON depth (guard.BodyLimit), then
@@ -37,6 +38,7 @@ from netscope.errors import NetscopeError
 from netscope.inspect import activations, occlusion, saliency
 from netscope.run import Run, load_run
 from netscope.serve.admission import Admission
+from netscope.serve.growth import growth_router
 from netscope.serve.guard import BodyLimit, LoopbackOnly
 from netscope.serve.render import difference_uri, feature_grid, heat_uri, pixels_uri, png_uri
 from netscope.serve.schema import (
@@ -311,5 +313,6 @@ def create_app(
             probs = probabilities(model, result.adversarial)
         return twin_answer(request.method, result, probs)
 
+    app.include_router(growth_router(lab))  # GET /api/growth: the slider over epochs
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
