@@ -17,7 +17,8 @@ Outputs are copied when the layer returns, so an in-place operation later in the
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -125,13 +126,24 @@ def forward(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         ) from None
 
 
+Keep = Callable[[str, torch.Tensor], torch.Tensor]
+
+
+def copy(_name: str, output: torch.Tensor) -> torch.Tensor:
+    return output.clone()
+
+
 class Capture:
     """Copies of the outputs of `layers` (names as in `resolve_layer`, "#k" for later calls),
     filled by each forward pass inside `with Capture(...)`; `outputs` is emptied when a pass
-    starts. With `stop`, a pass ends as soon as every layer has run."""
+    starts. With `stop`, a pass ends as soon as every layer has run. `keep(name, output)` makes
+    the copy as the layer returns (default: a clone, through which gradients flow)."""
 
-    def __init__(self, model: nn.Module, layers: Sequence[str], stop: bool = False):
+    def __init__(
+        self, model: nn.Module, layers: Sequence[str], stop: bool = False, keep: Keep = copy
+    ):
         self.model, self.layers, self.stop = model, list(dict.fromkeys(layers)), stop
+        self.keep = keep
         self.outputs: dict[str, torch.Tensor] = {}
         self.calls: dict[nn.Module, int] = {}  # calls of each hooked module in this pass
         self.wanted: dict[nn.Module, dict[int, list[str]]] = {}
@@ -151,7 +163,7 @@ class Capture:
         if names and not isinstance(output, torch.Tensor):
             raise NetscopeError(f"layer {names[0]!r} returns {type(output).__name__}, not a tensor")
         for name in names:
-            self.outputs[name] = output.clone()
+            self.outputs[name] = self.keep(name, output)
         if names and self.stop and len(self.outputs) == len(self.layers):
             raise StopPass
 
@@ -182,12 +194,12 @@ class Capture:
 
 
 def run_to(
-    model: nn.Module, images: torch.Tensor, layers: Sequence[str]
+    model: nn.Module, images: torch.Tensor, layers: Sequence[str], keep: Keep = copy
 ) -> dict[str, torch.Tensor]:
     """Returns the outputs of `layers` on `images`, running the model only as far as needed
     (so inputs of another size work for the convolutional part); gradients flow."""
     check_images(images)
-    with Capture(model, layers, stop=True) as captured:
+    with Capture(model, layers, stop=True, keep=keep) as captured:
         try:
             forward(model, images)
         except StopPass:
@@ -200,12 +212,18 @@ def activations(
 ) -> dict[str, torch.Tensor]:
     """Returns each layer's output on `images` (detached, on the images' device), in batches;
     all layers come from one forward pass per batch, each copied as its layer returns."""
-    parts: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    found: dict[str, torch.Tensor] = {}
+
+    def into(name: str, output: torch.Tensor, start: int) -> torch.Tensor:
+        if name not in found:  # straight into the result: one copy, whatever the batches
+            found[name] = output.new_empty((len(images), *output.shape[1:]))
+        return found[name][start : start + len(output)].copy_(output)
+
     with torch.no_grad():
-        for batch in check_images(images).split(batch_size):
-            for name, output in run_to(model, batch, layers).items():
-                parts[name].append(output)
-    return {name: torch.cat(chunks) for name, chunks in parts.items()}
+        for start in range(0, len(check_images(images)), batch_size):
+            keep = functools.partial(into, start=start)
+            run_to(model, images[start : start + batch_size], layers, keep)
+    return {name: found[name] for name in layers}
 
 
 @contextmanager
