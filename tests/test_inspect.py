@@ -141,9 +141,11 @@ def test_top_patches_of_a_user_model_with_padding(test_pixels):
 
 
 def test_receptive_fields_of_resnet18_match_the_known_values():
-    """torchvision's ResNet-18 at 224×224 (Araujo et al. 2019, Distill, "Computing receptive
-    fields of convolutional neural networks"): layer2 99 px at stride 8, layer4 435 px at 32.
-    The width does not change the geometry: width 2 keeps the trace fast."""
+    """torchvision's ResNet-18 at 224×224, by hand: conv 7×7/2 → 7 (jump 2), max pool 3×3/2 →
+    11 (jump 4); each stage's four 3×3 convolutions add 2·jump each, the first (stride 2 from
+    layer2 on) before it doubles the jump: layer1 11 + 4·8 = 43, layer2 43 + 8 + 3·16 = 99
+    (jump 8), layer3 211 (16), layer4 435 (32). The shortcuts' boxes lie inside these. The width
+    does not change the geometry: width 2 keeps the trace fast."""
     model = resnet18(width=2)
     fields = {name: receptive_field(model, name, (3, 224, 224)) for name in ["layer2", "layer4"]}
     assert (fields["layer2"].size, fields["layer2"].jump) == ((99, 99), (8, 8))
