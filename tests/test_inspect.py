@@ -204,6 +204,22 @@ def test_top_patches_of_residual_layers_recompute_exactly(layer):
     torch.testing.assert_close(recomputed, top.values, atol=1e-6, rtol=0)
 
 
+def test_top_patches_of_lenet5_through_its_replicate_padding(test_pixels):
+    """LeNet-5 pads MNIST's 28×28 to 32×32 by repeating the border pixels: fields are measured
+    on the padded grid, and the repeated pixels a box holds are in the image part of it."""
+    from netscope.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("lenet5", in_channels=1, num_classes=10, image_size=28).eval()
+    field = receptive_field(model, "c3", (1, 28, 28))
+    assert (field.size, field.jump, field.start) == ((14, 14), (2, 2), (-2, -2))
+    top = top_patches(model, test_pixels[0][:200], "c3", k=2)
+    recomputed = recompute_on_canvas(model, (1, 28, 28), top)
+    torch.testing.assert_close(recomputed, top.values, atol=1e-6, rtol=0)
+    with pytest.raises(NetscopeError, match="wholly in the input's replicate padding"):
+        receptive_field(model, "pad", (1, 28, 28))
+
+
 class Branches(nn.Module):
     """Two branches of different kernels joined by torch.cat, a functional pool, a stride-2 conv
     and a stride-2 shortcut added to it: linear, with positive weights."""

@@ -17,6 +17,7 @@ a receptive field is exact or refused with the reason, never guessed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ class Field:
     size: tuple[int, int] = (1, 1)
     jump: tuple[int, int] = (1, 1)
     start: tuple[int, int] = (0, 0)
+    edge: bool = False  # the input was padded by repeating its border pixels
 
     def window(self, kernel, stride, padding, dilation) -> Field:
         """Returns the field after a convolution or pooling window (per-axis pairs)."""
@@ -43,7 +45,14 @@ class Field:
             ),
             tuple(j * s for j, s in zip(self.jump, stride)),
             tuple(a - p * j for a, p, j in zip(self.start, padding, self.jump)),
+            self.edge,
         )
+
+    def reaches_in(self, positions: Sequence[int], image: Sequence[int]) -> bool:
+        """Returns whether the box of every one of `positions` (per axis) overlaps an image of
+        size `image`: then a repeated border pixel a box holds outside the image is in it too."""
+        ends = zip(self.start, self.size, self.jump, positions, image)
+        return all(a + z > 0 and a + (n - 1) * j < h for a, z, j, n, h in ends)
 
     def union(self, other: Field) -> Field | str:
         """Returns the smallest field holding both, or why there is none (different jumps)."""
@@ -52,7 +61,8 @@ class Field:
         start = tuple(map(min, self.start, other.start))
         ends = zip(self.start, self.size, other.start, other.size)
         end = tuple(max(a + z, b + y) for a, z, b, y in ends)
-        return Field(tuple(e - a for e, a in zip(end, start)), self.jump, start)
+        sizes = tuple(e - a for e, a in zip(end, start))
+        return Field(sizes, self.jump, start, self.edge or other.edge)
 
 
 State = Field | str  # a field, or the reason a tensor has no finite one
@@ -128,11 +138,13 @@ def adaptive_pool(name, args, kwargs, sources, out) -> State:
 
 def pad(name, args, kwargs, sources, out) -> State:
     call = bind(args, kwargs, ("input", "pad", "mode"), dict(mode="constant"))
-    if call["mode"] != "constant":
-        return f"{call['mode']} padding repeats input pixels at the border"
-    widths = list(call["pad"]) + [0, 0, 0, 0]
-    left = (widths[2], widths[0])  # F.pad lists the last axis (columns) first
-    return sources[0][1].window((1, 1), (1, 1), left, (1, 1))
+    widths, field = (list(call["pad"]) + [0, 0, 0, 0])[:4], sources[0][1]
+    padded = field.window((1, 1), (1, 1), (widths[2], widths[0]), (1, 1))  # columns come first
+    if not any(widths) or call["mode"] == "constant":
+        return padded
+    if call["mode"] == "replicate" and field == Field():  # of the image itself
+        return dataclasses.replace(padded, edge=True)
+    return f"{call['mode']} padding of a feature map brings positions in from inside the map"
 
 
 def along(dim_at: int, default: int = 0, dims: tuple[int, ...] = (0, 1)) -> Callable:

@@ -74,6 +74,11 @@ def receptive_field(model: nn.Module, layer: str, image_shape: tuple[int, ...]) 
     if not isinstance(state, Field):
         reason = state or "its output is not computed from the input by torch operations"
         raise NetscopeError(f"layer {layer!r} has no exact receptive field: {reason}")
+    if state.edge and not state.reaches_in(shape[2:], image_shape[1:]):
+        raise NetscopeError(
+            f"layer {layer!r} has no exact receptive field: the boxes of its border units lie "
+            "wholly in the input's replicate padding, outside the image"
+        )
     return ReceptiveField(layer, state.size, state.jump, state.start)
 
 
