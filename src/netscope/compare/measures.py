@@ -79,14 +79,20 @@ def explained_variance(target: np.ndarray, predicted: np.ndarray) -> np.ndarray:
         return np.where(total > 1e-12 * scale, 1.0 - residual / total, np.nan)
 
 
+def centred_kernels(gram: np.ndarray, train, test) -> tuple[np.ndarray, np.ndarray]:
+    """Returns the training images' Gram matrix and the test × training inner products, both of
+    the responses minus the training images' mean response (which fits the intercept)."""
+    k_train, k_cross = gram[np.ix_(train, train)], gram[np.ix_(test, train)]
+    means = k_train.mean(0)
+    k_train = k_train - means[:, None] - means[None, :] + means.mean()
+    return k_train, k_cross - k_cross.mean(1, keepdims=True) - means[None, :] + means.mean()
+
+
 def dual_ridge(gram: np.ndarray, target: np.ndarray, train, test) -> np.ndarray:
     """Returns ridge predictions (with intercept) of `target` on the `test` images, fitted on the
     `train` images from the Gram matrix alone; each target column gets the penalty with the
     smallest leave-one-out error on the training images."""
-    k_train, k_cross = gram[np.ix_(train, train)], gram[np.ix_(test, train)]
-    means = k_train.mean(0)  # centring on the training images' mean response fits the intercept
-    k_train = k_train - means[:, None] - means[None, :] + means.mean()
-    k_cross = k_cross - k_cross.mean(1, keepdims=True) - means[None, :] + means.mean()
+    k_train, k_cross = centred_kernels(gram, train, test)
     y_mean = target[train].mean(0)
     y = target[train] - y_mean
     scale = max(np.trace(k_train), 1e-12)  # the total variance of the training responses

@@ -20,7 +20,7 @@ from netscope.compare.measures import Comparison, compare_features
 from netscope.compare.plots import save_heatmaps
 from netscope.device import resolve_device
 from netscope.errors import NetscopeError
-from netscope.inspect.hooks import layer_names
+from netscope.inspect.hooks import layer_names, split_call
 from netscope.record import write_record
 
 
@@ -34,9 +34,7 @@ class CompareConfig:
     images: str | None = None  # FILE.npy, N×C×H×W uint8 or floats in [0, 1] (default: test set)
     n_images: int | None = None  # first N test images (default 1000, or the rows of --responses)
     spatial: str = "flatten"  # flatten | pool (mean over positions) for convolutional layers
-    max_units: int = (
-        32768  # units of all layers held at once (images × this many floats); more: more passes
-    )
+    max_units: int = 32768  # units of all layers read per pass over the images (wider: more passes)
     max_targets: int = 500  # predict at most this many (randomly drawn) units of each B layer
     folds: int = 5  # outer cross-validation folds over images
     seed: int = 0
@@ -220,6 +218,6 @@ def layers_for_b(model_b: nn.Module, config: CompareConfig, image_shape: tuple) 
     if config.layers_b:
         return check_layers(model_b, config.layers_b, "--layers-b")
     names = set(layer_names(model_b))
-    if config.layers and all(name in names for name in config.layers):
+    if config.layers and all(split_call(name)[0] in names for name in config.layers):
         return list(config.layers)
     return default_layers(model_b, image_shape)

@@ -3,9 +3,9 @@ scales (octaves), by gradient ascent on the mean squared activation of that laye
 
 Each step shifts the image at random (jitter) by whole steps of the layer's grid (its receptive
 field's jump): a strided network is not shift-invariant, so a shift by a few pixels samples the
-image on another grid, and steps taken on different grids pull against each other. On a
-ResNet-18-style layer of jump 32, pixel jitter of ±2 left the energy where it was (0.01360 ->
-0.01364 after three octaves) while jitter on the layer's grid raises it."""
+image on another grid, and steps taken on different grids pull against each other. On layer3
+(jump 16) of a ResNet-18 layout with BatchNorm, pixel jitter of ±2 left the energy where it was
+(×1.006 after 2 octaves of 5 steps) while jitter on the layer's grid raises it (×1.27)."""
 
 from __future__ import annotations
 
