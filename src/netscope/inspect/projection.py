@@ -31,7 +31,7 @@ from torch.overrides import TorchFunctionMode
 from netscope.errors import NetscopeError
 from netscope.inspect.as_found import eval_mode, frozen
 from netscope.inspect.context import Context, save_figure
-from netscope.inspect.hooks import capture, check_images, forward
+from netscope.inspect.hooks import Capture, check_images, forward
 from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt
 from netscope.inspect.receptive import (
     TopPatches,
@@ -134,12 +134,10 @@ def project(
             f"channels: expected one per image ({len(images)}), got {channels.numel()}"
         )
     pixels = images.detach().clone().requires_grad_(True)
-    with frozen(model), torch.enable_grad(), capture(model, [layer]) as outputs:
+    with frozen(model), torch.enable_grad(), Capture(model, [layer]) as captured:
         with _RectifiedBackward(guided):
             forward(model, pixels)
-        if layer not in outputs:
-            raise NetscopeError(f"layer {layer!r} never runs in the model's forward pass")
-        units = _unit_values(outputs[layer], channels, positions, layer)
+        units = _unit_values(captured.check()[layer], channels, positions, layer)
         (grad,) = torch.autograd.grad(units.sum(), pixels)
     return grad
 

@@ -30,7 +30,7 @@ from torch import nn
 from netscope.errors import NetscopeError
 from netscope.inspect.as_found import frozen
 from netscope.inspect.context import Context, save_figure
-from netscope.inspect.hooks import capture, forward
+from netscope.inspect.hooks import Capture, forward
 from netscope.inspect.optimise import Regulariser, ascend
 from netscope.inspect.plots import plt, show
 from netscope.inspect.projection import EXAMPLES, strongest_units, unit_examples
@@ -61,11 +61,9 @@ class UnitImages:
 def layer_output(model: nn.Module, images: torch.Tensor, layer: str) -> torch.Tensor:
     """Returns `layer`'s output on `images` as N×C×H×W (a vector layer's as N×C×1×1), graph
     kept (for the ascent)."""
-    with capture(model, [layer]) as outputs:
+    with Capture(model, [layer]) as captured:
         forward(model, images)
-    if layer not in outputs:
-        raise NetscopeError(f"layer {layer!r} never runs in the model's forward pass")
-    output = outputs[layer]
+    output = captured.check()[layer]
     return output[:, :, None, None] if output.ndim == 2 else output
 
 

@@ -23,10 +23,10 @@ from tqdm import tqdm
 
 from netscope.compare import (
     compare_features,
+    gram_cka,
+    gram_predictivity,
     layer_features,
-    linear_cka,
     plot_heatmap,
-    ridge_predictivity,
 )
 from netscope.compare.measures import nanmedian
 from netscope.config import recipe_config
@@ -107,7 +107,7 @@ def score_checkpoints(run, dataset, images, reference, plan: Plan, seed: int, ba
     for epoch, checkpoint in enumerate(run.checkpoints()[:-1]):
         candidate = load_run(run.path, checkpoint)
         feats = layer_features(candidate.pixel_model(), images, [DEEP], seed=seed + 1)[DEEP]
-        r2 = ridge_predictivity(feats.dims, reference.units, plan.folds, seed)
+        r2 = gram_predictivity(feats.gram, reference.units, plan.folds, seed)
         points.append(
             Point(
                 run.config.seed,
@@ -115,7 +115,7 @@ def score_checkpoints(run, dataset, images, reference, plan: Plan, seed: int, ba
                 epoch,
                 accuracy_pct(candidate, test, labels),
                 nanmedian(r2),
-                linear_cka(feats.dims, reference.dims),
+                gram_cka(feats.gram, reference.gram),
             )
         )
         bar.update()

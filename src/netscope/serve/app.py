@@ -34,6 +34,7 @@ from torch import nn
 
 from netscope.attack import ATTACKS, AttackJob, AttackResult
 from netscope.data import Dataset
+from netscope.device import resolve_device
 from netscope.errors import NetscopeError
 from netscope.inspect import activations, occlusion, saliency
 from netscope.run import Run, load_run
@@ -73,13 +74,9 @@ class Lab:
     def __init__(self, run_dir: str | Path, dataset: Dataset | None = None, keep: int = 4):
         self.run: Run = load_run(run_dir)
         self._dataset = dataset
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = resolve_device("auto")
         self.checkpoints = self.run.checkpoints()
-        self.layers = [
-            name
-            for name, module in self.run.model.named_modules()
-            if name and not list(module.children()) and not isinstance(module, SKIPPED_LAYERS)
-        ]
+        self.layers = shown_layers(self.run.model, self.run.image_shape)
         self._replicas: OrderedDict[str, queue.SimpleQueue] = OrderedDict()
         self._keep = keep
         self._lock = threading.Lock()
@@ -141,6 +138,15 @@ class Lab:
                 dataset = self._dataset or self.run.load_dataset()
                 self._test = (dataset.test_images, dataset.test_labels)
             return self._test
+
+
+def shown_layers(model: nn.Module, image_shape: tuple[int, ...]) -> list[str]:
+    """Returns every layer call the page shows, in call order ("relu#1" for a second call),
+    leaving out the layers that only repeat their input."""
+    from netscope.inspect.hooks import layer_calls, resolve_layer
+
+    calls = layer_calls(model, image_shape)
+    return [name for name in calls if not isinstance(resolve_layer(model, name)[1], SKIPPED_LAYERS)]
 
 
 def probabilities(model: nn.Module, pixels: torch.Tensor) -> list[float]:
