@@ -36,7 +36,6 @@ from netscope.train import resolve_device
 
 ROWS = ("fgsm", "pgd_linf", "pgd_l2", "deepfool", "universal", "saliency",
         "integrated_gradients", "occlusion", "class_models", "cka", "ridge")  # fmt: skip
-MODEL_ROWS = ROWS[:9]  # cka and ridge run on lecture-CNN activations, once
 
 # Sizes per mode: attacks on `*_n` images, maps on `*_map_n`; universal (train images, held-out
 # images, passes); torchattacks' DeepFool (one image at a time, every class) on `slow_n` images
@@ -47,10 +46,10 @@ SIZES = {
                  resnet_n=8, resnet_size=224, resnet_classes=1000, resnet_universal=(8, 8, 2),
                  lecture_class_steps=200, resnet_class_steps=50, slow_n=(100, 1),
                  activations=(10_000, 2000, 500), pgd_steps=None),
-    "quick": dict(lecture_n=50, lecture_map_n=10, lecture_universal=(20, 50, 1),
+    "quick": dict(lecture_n=20, lecture_map_n=5, lecture_universal=(5, 20, 1),
                   resnet_n=1, resnet_size=32, resnet_classes=10, resnet_universal=(1, 1, 1),
-                  lecture_class_steps=5, resnet_class_steps=3, slow_n=(5, 1),
-                  activations=(1000, 200, 50), pgd_steps=5),
+                  lecture_class_steps=3, resnet_class_steps=2, slow_n=(1, 1),
+                  activations=(500, 100, 20), pgd_steps=3),
 }  # fmt: skip
 
 
@@ -60,7 +59,7 @@ def subset(setup: Setup, n: int) -> Setup:
 
 
 def model_rows(setup: Setup, sizes: dict, wanted: list[str]):
-    """Yields (row name, settings, variants, judge, images per variant) for one model."""
+    """Yields (row name, number of images, settings, variants, judge) for one model."""
     key = setup.name
     maps = subset(setup, sizes[f"{key}_map_n"]) if key == "lecture" else setup
     train_n, heldout, passes = sizes[f"{key}_universal"]
@@ -82,9 +81,9 @@ def model_rows(setup: Setup, sizes: dict, wanted: list[str]):
             yield name, len(used.images), *build()
 
 
-def measure_row(row: str, model: str, n: int, settings, variants, judge, device, repeat=1) -> dict:
-    """Returns the JSON line of one row: every variant timed `repeat` times, interleaved (the
-    fastest kept: the least disturbed by other jobs), judged once, then the ratios."""
+def time_variants(row: str, model: str, n: int, settings, variants, judge, device, repeat):
+    """Returns one result per variant: judged on its first run, timed `repeat` times interleaved
+    (the fastest kept: the least disturbed by other jobs), or the error it raised."""
     results = {name: {"variant": name} for name in variants}
     for round_ in range(repeat):
         for variant, call in variants.items():
@@ -100,10 +99,15 @@ def measure_row(row: str, model: str, n: int, settings, variants, judge, device,
                 continue
             count = settings.get("images", {}).get(variant, n)
             best = min(seconds, result.get("seconds", seconds))
-            result |= {"seconds": round(best, 4), "images_per_s": round(count / best, 3),
+            result |= {"seconds": round(best, 4), "images_per_s": float(f"{count / best:.4g}"),
                        "peak_mb": round(max(peak, result.get("peak_mb", 0)), 1)}  # fmt: skip
             print(json.dumps({"progress": row, "model": model, **result}), file=sys.stderr)
-    results = list(results.values())
+    return list(results.values())
+
+
+def measure_row(row: str, model: str, n: int, settings, variants, judge, device, repeat=1) -> dict:
+    """Returns the JSON line of one row: its variants' results and the speed ratios."""
+    results = time_variants(row, model, n, settings, variants, judge, device, repeat)
     ours = next(r for r in results if r["variant"] == "netscope")
     for r in results:
         if "images_per_s" in r and "images_per_s" in ours:

@@ -160,4 +160,6 @@ def class_model_row(setup: Setup, steps: int):
         return {"mean_target_logit": float(target.mean()), "mean_target_prob": float(prob.mean()),
                 "argmax_is_target": float((logits.argmax(1) == classes).float().mean())}  # fmt: skip
 
-    return {"steps": steps, "classes": setup.classes, "lr": 0.05}, variants, judge
+    images = {name: setup.classes for name in variants}  # images/s counts class images made
+    settings = {"steps": steps, "classes": setup.classes, "lr": 0.05, "images": images}
+    return settings, variants, judge

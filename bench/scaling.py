@@ -8,9 +8,12 @@ Per (size, classes): `n` photos, each analysis at a fixed budget (below), timed 
 (fastest kept) with the extra peak memory over what the process held before it. Then per
 analysis and class count, the least-squares slope of log(time) against log(side): 2 means cost
 ∝ pixels, what every analysis here requires with its budget fixed (occlusion's window and stride
-grow with the side, so its number of positions stays about 14 × 14). Flags: a slope above 2.5, or
-1000 classes costing over 1.5× the time of 10 (none of these methods needs more work per class:
-DeepFool looks at 10 candidate classes, the others at one class per image).
+grow with the side, so its number of positions stays about 14 × 14). Each analysis is also
+expressed in "passes": its time over one forward + backward of the model at the same size and
+classes, measured just before; a method that needs a fixed number of passes stays flat. Flags:
+passes growing with the side (slope > 0.5), or 1.5× more passes with 1000 classes than with 10
+(none of these methods needs more work per class: DeepFool looks at 10 candidate classes, the
+others at one class per image).
 """
 
 from __future__ import annotations
@@ -29,13 +32,20 @@ from netscope.inspect import class_models, integrated_gradients, occlusion, sali
 from netscope.png import save_png
 from netscope.train import resolve_device
 
-EXPECTED_SLOPE = 2.0  # every analysis below is a fixed number of passes, each ∝ pixels
+BASELINE = "one forward + backward (baseline)"
+
+
+def model_pass(model, images) -> torch.Tensor:
+    """Returns the input gradient of the summed logits: one forward and one backward pass."""
+    x = images.clone().requires_grad_(True)
+    return torch.autograd.grad(model(x).sum(), x)[0]
 
 
 def analyses(setup) -> dict:
-    """Returns name -> call, each netscope analysis at the scaling budget."""
+    """Returns name -> call: the baseline pass, then each netscope analysis at the scaling budget."""
     m, x, y = setup.model, setup.images, setup.labels
     return {
+        BASELINE: lambda: model_pass(m, x),
         "fgsm": lambda: fgsm(m, x, y, 8 / 255),
         "pgd (5 steps)": lambda: pgd(m, x, y, 8 / 255, steps=5, early_stop=False),
         "deepfool (10 candidates)": lambda: deepfool(m, x, y, max_iter=3),
@@ -73,9 +83,32 @@ def slope(xs, ys) -> float:
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
+def pass_seconds(lines: list[dict], row: dict) -> float:
+    """Returns the baseline pass's seconds at the row's size and classes."""
+    return next(l["seconds"] for l in lines if l["analysis"] == BASELINE
+                and l["size"] == row["size"] and l["classes"] == row["classes"])  # fmt: skip
+
+
+def curve_summary(lines: list[dict], rows: list[dict], classes: int) -> dict:
+    """Returns one (analysis, classes) curve's log-log slopes against the side: of time (all sizes,
+    and the two largest alone: small images leave fixed costs that flatten the fit), of memory,
+    and of the time in baseline passes (flat when the method needs a fixed number of passes)."""
+    sides, seconds = [r["size"] for r in rows], [r["seconds"] for r in rows]
+    memory = [max(r["extra_peak_mb"], 0.1) for r in rows]
+    passes = [r["seconds"] / pass_seconds(lines, r) for r in rows]
+    return {
+        f"slope_{classes}": round(slope(sides, seconds), 2),
+        f"top_slope_{classes}": round(slope(sides[-2:], seconds[-2:]), 2),
+        f"memory_slope_{classes}": round(slope(sides, memory), 2),
+        f"passes_{classes}": [round(p, 1) for p in passes],
+        f"passes_slope_{classes}": round(slope(sides, passes), 2),
+    }
+
+
 def summarise(lines: list[dict]) -> list[dict]:
-    """Returns per (analysis, classes): the time slope over the side length, and per analysis the
-    time ratio 1000 classes / 10 classes at the largest size, with flags."""
+    """Returns per analysis: its curves' slopes, the ratio of passes with the most and the fewest
+    classes at the largest size (passes, not seconds: robust to a load that drifts between
+    configurations), and flags where it grows faster than its method requires."""
     out = []
     for name in dict.fromkeys(line["analysis"] for line in lines):
         mine = [line for line in lines if line["analysis"] == name]
@@ -83,52 +116,59 @@ def summarise(lines: list[dict]) -> list[dict]:
         for classes in sorted({line["classes"] for line in mine}):
             rows = sorted((l for l in mine if l["classes"] == classes), key=lambda l: l["size"])
             if len(rows) > 1:
-                entry[f"slope_{classes}"] = round(slope([r["size"] for r in rows],
-                                                        [r["seconds"] for r in rows]), 2)  # fmt: skip
+                entry |= curve_summary(lines, rows, classes)
         largest = max(line["size"] for line in mine)
-        by_classes = {l["classes"]: l["seconds"] for l in mine if l["size"] == largest}
-        if len(by_classes) > 1:
-            entry["classes_ratio"] = round(
-                by_classes[max(by_classes)] / by_classes[min(by_classes)], 2
-            )
-        entry["flags"] = [f"{k} = {v} > {EXPECTED_SLOPE + 0.5}" for k, v in entry.items()
-                          if k.startswith("slope") and v > EXPECTED_SLOPE + 0.5]  # fmt: skip
+        at_largest = {l["classes"]: l["seconds"] / pass_seconds(lines, l)
+                      for l in mine if l["size"] == largest}  # fmt: skip
+        if len(at_largest) > 1:
+            ratio = at_largest[max(at_largest)] / at_largest[min(at_largest)]
+            entry["classes_ratio"] = round(ratio, 2)
+        entry["flags"] = [f"{k} = {v} > 0.5: grows faster than the model's own pass"
+                          for k, v in entry.items() if k.startswith("passes_slope") and v > 0.5]  # fmt: skip
         if entry.get("classes_ratio", 1) > 1.5:
-            entry["flags"].append(f"time grows {entry['classes_ratio']}× with the classes")
+            entry["flags"].append(f"{entry['classes_ratio']}× the passes with the most classes")
         out.append(entry)
     return out
 
 
 def plot(lines: list[dict], path: str) -> None:
-    """Saves log-log time and extra peak memory against the side length, per analysis."""
+    """Saves log-log time, time in model passes and extra peak memory against the side length,
+    one line per (analysis, classes), the fitted slopes in the shared legend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5))
+    fig, axes = plt.subplots(1, 3, figsize=(22, 10))
     names = list(dict.fromkeys(line["analysis"] for line in lines))
-    colours = plt.cm.tab10(np.linspace(0, 1, 10))
+    colours = plt.cm.tab10(np.linspace(0, 1, 10))[[7, 0, 1, 2, 3, 4, 5, 6, 8, 9]]  # baseline grey
     for colour, name in zip(colours, names):
         for classes, style in zip(sorted({l["classes"] for l in lines}), ("-o", "--s")):
             rows = sorted((l for l in lines if l["analysis"] == name and l["classes"] == classes),
                           key=lambda l: l["size"])  # fmt: skip
             sizes = [r["size"] for r in rows]
-            label = f"{name}, {classes} classes"
-            axes[0].plot(sizes, [r["seconds"] for r in rows], style, color=colour, label=label)
-            memory = [max(r["extra_peak_mb"], 0.1) for r in rows]
-            axes[1].plot(sizes, memory, style, color=colour)
+            curves = ([r["seconds"] for r in rows],
+                      [r["seconds"] / pass_seconds(lines, r) for r in rows],
+                      [max(r["extra_peak_mb"], 0.1) for r in rows])  # fmt: skip
+            slopes = ", ".join(f"{slope(sizes, c):.2f}" for c in curves)
+            for ax, curve in zip(axes, curves):
+                ax.plot(
+                    sizes, curve, style, color=colour, label=f"{name}, {classes} classes: {slopes}"
+                )
     sizes = sorted({l["size"] for l in lines})
     reference = [min(l["seconds"] for l in lines) * (s / sizes[0]) ** 2 for s in sizes]
     axes[0].plot(sizes, reference, ":", color="black", label="∝ pixels (slope 2)")
-    for ax, title, unit in zip(axes, ("time", "extra peak memory"), ("seconds", "MiB")):
+    titles = ("time", "time ÷ one forward+backward", "extra peak memory")
+    for ax, title, unit in zip(axes, titles, ("seconds", "model passes", "MiB")):
         ax.set(xscale="log", yscale="log", xlabel="image side (pixels)", ylabel=unit,
-               title=f"{title} vs image size (ResNet-18-style, CPU)")  # fmt: skip
+               title=f"{title} vs image size\n(ResNet-18-style, CPU)")  # fmt: skip
         ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7, ncol=2, loc="upper left")
-    save_png(fig, path)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=10,
+               title="analysis, classes: fitted log-log slopes of time, passes, memory")  # fmt: skip
+    fig.subplots_adjust(left=0.05, right=0.98, top=0.92, bottom=0.36, wspace=0.25)
+    save_png(fig, path, tight=False)
 
 
 def main() -> None:
@@ -140,7 +180,15 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--plot", default="docs/speed_scaling.png")
+    parser.add_argument("--summarise", help="no measuring: summarise and plot this earlier output")
     args = parser.parse_args()
+    if args.summarise:
+        with open(args.summarise) as text:
+            lines = [json.loads(raw) for raw in text if '"seconds"' in raw]
+        for entry in summarise(lines):
+            print(json.dumps(entry))
+        plot(lines, args.plot)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

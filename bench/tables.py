@@ -71,7 +71,7 @@ def gpu_results(recipe: str, record: str, analyses: str) -> str:
     """Returns bench/RESULTS_gpu.md's sections from the three steps' outputs (missing: said)."""
     parts = []
     for title, path, keys in (
-        ("Lecture recipe, 10 epochs (`bench/recipe.py`)", recipe,
+        ("Lecture recipe, slide vs netscope (`bench/recipe.py`)", recipe,
          ["variant", "us_per_step", "train_s", "first_epoch_extra_s", "test_error_pct",
           "peak_mb", "vs_slide", "failed"]),
         ("Time to ≤ 1 % test error vs tuomaso/train_mnist_fast (`bench/public_record.py`)", record,
