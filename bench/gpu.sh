@@ -58,8 +58,7 @@ if [[ -e $RECORD_REPO ]]; then
 else
   echo "gpu.sh: no checkout of tuomaso/train_mnist_fast at $RECORD_REPO (--record-repo)" >&2
 fi
-step "${LIMITS[2]}" "$WORK/analyses.jsonl" "$PYTHON" bench/analyses.py --device "$DEVICE" \
-  --markdown "$WORK/analyses.md" "${ANALYSES[@]}"
+step "${LIMITS[2]}" "$WORK/analyses.jsonl" "$PYTHON" bench/analyses.py --device "$DEVICE" "${ANALYSES[@]}"
 
 {
   echo "# GPU benchmarks ($(date -u +%Y-%m-%d), \`bash bench/gpu.sh\`)"
@@ -68,6 +67,6 @@ step "${LIMITS[2]}" "$WORK/analyses.jsonl" "$PYTHON" bench/analyses.py --device 
   echo
   echo "Commands: \`bench/recipe.py --device $DEVICE ${RECIPE[*]}\`, \`bench/public_record.py ${RECORD[*]}\`, \`bench/analyses.py --device $DEVICE ${ANALYSES[*]}\`"
   echo
-  "$PYTHON" bench/tables.py "$WORK/recipe.jsonl" "$WORK/record.jsonl" "$WORK/analyses.md"
+  "$PYTHON" bench/tables.py "$WORK/recipe.jsonl" "$WORK/record.jsonl" "$WORK/analyses.jsonl"
 } >"$OUT"
 echo "gpu.sh: wrote $OUT (raw outputs in $WORK)" >&2

@@ -83,11 +83,13 @@ def gpu_results(recipe: str, record: str, analyses: str) -> str:
             parts.append(f"## {title}\n\n{plain_table(rows, keys)}")
         except (OSError, json.JSONDecodeError) as err:
             parts.append(f"## {title}\n\nno result ({err})\n")
-    try:
-        with open(analyses) as text:
-            parts.append(f"## Analyses vs peers (`bench/analyses.py`)\n\n{text.read()}")
-    except OSError as err:
-        parts.append(f"## Analyses vs peers (`bench/analyses.py`)\n\nno result ({err})\n")
+    try:  # the rows printed so far, so that a step stopped by its time limit still shows them
+        printed = json_lines(analyses)
+        context = next(line["context"] for line in printed if "context" in line)
+        rows = [line for line in printed if "row" in line]
+        parts.append(f"## Analyses vs peers (`bench/analyses.py`)\n\n{markdown(context, rows)}")
+    except (OSError, StopIteration, json.JSONDecodeError) as err:
+        parts.append(f"## Analyses vs peers (`bench/analyses.py`)\n\nno result ({err!r})\n")
     return "\n".join(parts)
 
 
