@@ -141,7 +141,7 @@ CHECKS = [
 def test_fuzzed_requests_get_no_5xx_and_answers_that_fit_the_schema(app, url, mode):
     schema = schemathesis.openapi.from_dict(sharpen(app.openapi(), app.state.lab))
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 5  # every endpoint of the API: info, test-image and the models
+    assert len(operations) == 6  # every endpoint: info, test-image, the models and growth
 
     for operation in operations:
         if mode == GenerationMode.NEGATIVE and not (operation.query or operation.body):

@@ -104,6 +104,8 @@ def test_fourier_parameterisation_round_trip_and_ascent(lecture, digits):
 
 def test_visualisation_leaves_the_model_as_it_was(lecture_run):
     model = lecture_run.pixel_model().train()
+    for parameter in model.parameters():  # the session's shared model: start from no gradient
+        parameter.grad = None
     state = {k: v.clone() for k, v in model.state_dict().items()}
     visualise_units(model, "conv2", SHAPE, [1], copies=2, diversity=0.5, steps=3)
     assert model.training and all(m.training for m in model.modules())
