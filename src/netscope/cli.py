@@ -183,10 +183,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 def check_resume_flags(run_dir: Path, overrides: dict) -> None:
     """Raises NetscopeError for a flag that would change the config recorded in `run_dir`:
     --resume continues the recorded run, and only its length and progress bar may change."""
-    from netscope.run import read_json
+    from netscope.run import read_run_info
     from netscope.train import RESUMABLE
 
-    recorded = read_json(run_dir / "run.json").get("config", {})
+    recorded = read_run_info(run_dir)["config"]
     for name, value in overrides.items():
         if name not in RESUMABLE and recorded.get(name) != value:
             flag = "--" + name.replace("_", "-")

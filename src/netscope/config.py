@@ -65,6 +65,8 @@ class TrainConfig:
             ("nesterov", not self.nesterov or self.momentum > 0, "used with --momentum > 0"),
             ("autocast", self.autocast in ("off", "bf16", "auto"), "off, bf16 or auto"),
             ("threads", self.threads >= 0, "an integer >= 0 (0 = torch's default)"),
+            ("seed", 0 <= self.seed < 2**32, "an integer in [0, 2**32)"),
+            ("recipe", self.recipe in RECIPES, " or ".join(RECIPES)),
         ]
         for flag, ok, expected in checks:
             if not ok:

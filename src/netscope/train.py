@@ -47,11 +47,11 @@ from netscope.models import build_model
 from netscope.run import (
     Run,
     claimed,
+    config_from_info,
     default_run_dir,
     load_run,
-    model_from_info,
-    read_json,
-    read_metrics,
+    model_with_weights,
+    read_run_info,
     read_train_state,
     recorded_dataset,
     run_info,
@@ -377,26 +377,31 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | None
     """Returns the finished Run after continuing `run_dir` from its last finished epoch, with
     the recorded config (up to `epochs` in all, when given)."""
     run_dir = Path(run_dir)
-    info = read_json(run_dir / "run.json")
+    info = read_run_info(run_dir)
+    if "imported" in info:
+        raise NetscopeError(
+            f"{run_dir}: holds an imported model (netscope import): no training to resume"
+        )
     changes = {"epochs": epochs, "progress": progress}
-    info["config"].update({k: v for k, v in changes.items() if v is not None})
-    config = TrainConfig(**info["config"])
+    config = dataclasses.replace(
+        config_from_info(info), **{k: v for k, v in changes.items() if v is not None}
+    )
+    info["config"] = dataclasses.asdict(config)
     state = read_train_state(run_dir)
     dataset = recorded_dataset(run_dir, info)
     with joined(config.device) as procs:
         device = resolve_device(config.device)
-        model = model_from_info(info)
+        model = model_with_weights(info, state.weights, state.path)
         optimizer = make_optimizer(model, config, device)
-        state.load_into(model, optimizer)
+        state.load_optimizer_state(optimizer)
         info["epochs_done"] = state.epoch
-        metrics = read_metrics(run_dir)[: state.epoch]
         with _writer_claim(run_dir, procs, new=False):
             if procs.writer:
                 print(
                     f"netscope: resuming {run_dir} after epoch {state.epoch} of {config.epochs}",
                     file=sys.stderr,
                 )
-            return _fit(run_dir, model, optimizer, info, metrics, dataset, device, procs)
+            return _fit(run_dir, model, optimizer, info, state.metrics, dataset, device, procs)
 
 
 @contextlib.contextmanager
