@@ -174,7 +174,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         run = resume(args.resume, epochs=args.epochs, progress=args.progress)
     else:
         overrides.pop("recipe", None)
-        run = train(recipe_config(args.recipe or "lecture", **overrides))
+        run = train(recipe_config(args.recipe, **overrides))  # no --recipe: default_recipe
     if processes_from_env().writer:  # under torchrun, rank 0 alone reports
         error = run.info["metrics"]["test_error_pct"]
         print(f"netscope: run written to {run.path} (test error {error:.2f} %)")
