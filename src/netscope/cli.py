@@ -232,6 +232,65 @@ COMMANDS["evaluate"] = Command(
     "test error, per-class errors, confusion matrix", add_evaluate, cmd_evaluate
 )
 
+# ---------------------------------------------------------------- import (issue 15)
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from netscope.import_model import import_model
+
+    run = import_model(
+        args.factory, args.weights, mean=args.mean, std=args.std, data=args.data,
+        data_dir=args.data_dir, out=args.out,
+    )  # fmt: skip
+    print(f"test error {run.info['metrics']['test_error_pct']:.2f} % on {run.info['data']['name']}")
+    print(f"netscope: run written to {run.path}; its model is your code, so commands that load it")
+    print(f"need NETSCOPE_TRUST_CODE=1, e.g. NETSCOPE_TRUST_CODE=1 netscope inspect {run.path}")
+
+
+def add_import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "factory",
+        metavar="MODULE:FACTORY",
+        help="what builds your nn.Module: a .py file or module name, a colon, and "
+        "a function or class called without arguments (e.g. my_model.py:make)",
+    )
+    parser.add_argument(
+        "--weights",
+        required=True,
+        metavar="FILE.safetensors",
+        help="the model's state_dict, saved with safetensors.torch.save_file",
+    )
+    parser.add_argument(
+        "--mean",
+        required=True,
+        type=float,
+        nargs="+",
+        help="per-channel mean the model's inputs were normalised with, on "
+        "pixels in [0, 1] (one value, or one per channel; 0 if none)",
+    )
+    parser.add_argument(
+        "--std",
+        required=True,
+        type=float,
+        nargs="+",
+        help="per-channel standard deviation, likewise (1 if none)",
+    )
+    parser.add_argument(
+        "--data",
+        default="mnist",
+        help="the images the model classifies: mnist | fashion-mnist | cifar10 | "
+        "PATH to an image folder (default: mnist)",
+    )
+    parser.add_argument("--data-dir", help="folder holding the data set files")
+    parser.add_argument("--out", help="run directory to write (default: runs/<timestamp>)")  # fmt: skip
+
+
+COMMANDS["import"] = Command(
+    "a run directory for your own trained model, so every command works on it",
+    add_import,
+    cmd_import,
+)
+
 
 # ---------------------------------------------------------------- demo
 

@@ -440,6 +440,15 @@ class Run:
         return [f"checkpoints/{n}" for n in found] + ["model.safetensors"]
 
 
+# "near chance": a test error within this many points of 100·(1 − 1/classes)
+CHANCE_MARGIN_PCT = 5.0
+
+
+def near_chance(error_pct: float, classes: int) -> bool:
+    """Returns whether a test error is within CHANCE_MARGIN_PCT of guessing (2 or more classes)."""
+    return classes >= 2 and error_pct >= 100 * (1 - 1 / classes) - CHANCE_MARGIN_PCT
+
+
 def recorded_dataset(run_dir: Path, info: dict) -> Dataset:
     """Returns the data set run.json names, or raises NetscopeError if it differs from the one
     recorded (checksum, image shape)."""

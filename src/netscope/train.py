@@ -51,6 +51,7 @@ from netscope.run import (
     default_run_dir,
     load_run,
     model_with_weights,
+    near_chance,
     read_run_info,
     read_train_state,
     recorded_dataset,
@@ -366,21 +367,17 @@ def with_min_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
     return dataclasses.replace(config, epochs=max(config.epochs, epochs))
 
 
-# "near chance": a test error within this many points of 100·(1 − 1/classes)
-CHANCE_MARGIN_PCT = 5.0
-
-
 def chance_warning(error_pct: float, config: TrainConfig, dataset: Dataset) -> str | None:
     """Returns what to tell the user when a training ended near chance (None: it learned)."""
     classes = len(dataset.classes)
-    chance = 100 * (1 - 1 / classes)
-    if classes < 2 or error_pct < chance - CHANCE_MARGIN_PCT:
+    if not near_chance(error_pct, classes):
         return None
     # twice as long, and at least as long as the default rule trains on data other than MNIST
     epochs = max(2 * config.epochs, math.ceil(DEFAULT_MIN_STEPS / steps_per_epoch(config, dataset)))
     return (
-        f"training did not learn: test error {error_pct:.2f} % is near chance ({chance:.2f} % "
-        f"for {classes} classes): try --recipe fast / --epochs {epochs}"
+        f"training did not learn: test error {error_pct:.2f} % is near chance "
+        f"({100 * (1 - 1 / classes):.2f} % for {classes} classes): try --recipe fast / "
+        f"--epochs {epochs}"
     )
 
 
