@@ -282,7 +282,7 @@ def add_import(parser: argparse.ArgumentParser) -> None:
         "PATH to an image folder (default: mnist)",
     )
     parser.add_argument("--data-dir", help="folder holding the data set files")
-    parser.add_argument("--out", help="run directory to write (default: runs/<timestamp>)")  # fmt: skip
+    parser.add_argument("--out", help="run directory to write (default: runs/<timestamp>)")
 
 
 COMMANDS["import"] = Command(
