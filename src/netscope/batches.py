@@ -1,15 +1,18 @@
 """What the trainer feeds the model: the data set as normalised tensors on the training device,
-and each epoch's batch order and shifts, seeded by (seed, epoch) so that a resumed run sees the
-same batches as an uninterrupted one."""
+each epoch's batch order and shifts, seeded by (seed, epoch) so that a resumed run sees the same
+batches as an uninterrupted one, and how many steps a data set gets (and whether they sufficed)."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
 
-from netscope.config import TrainConfig
+from netscope.config import DEFAULT_MIN_STEPS, TrainConfig
 from netscope.data import Dataset
+from netscope.run import near_chance
 
 
 @dataclass
@@ -64,3 +67,29 @@ def epoch_shifts(config: TrainConfig, epoch: int, n: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch + 50_000)
     span = 2 * config.shift + 1
     return torch.randint(span, (n, 2), generator=generator) - config.shift
+
+
+def steps_per_epoch(config: TrainConfig, dataset: Dataset) -> int:
+    """Returns how many optimiser steps one epoch over the (limited) training set takes."""
+    n = len(dataset.train_images)
+    return math.ceil(min(n, config.train_limit or n) / config.batch_size)
+
+
+def with_min_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
+    """Returns `config` with enough epochs for at least `config.min_steps` steps on `dataset`."""
+    epochs = math.ceil(config.min_steps / steps_per_epoch(config, dataset))
+    return dataclasses.replace(config, epochs=max(config.epochs, epochs))
+
+
+def chance_warning(error_pct: float, config: TrainConfig, dataset: Dataset) -> str | None:
+    """Returns what to tell the user when a training ended near chance (None: it learned)."""
+    classes = len(dataset.classes)
+    if not near_chance(error_pct, classes):
+        return None
+    # twice as long, and at least as long as the default rule trains on data other than MNIST
+    epochs = max(2 * config.epochs, math.ceil(DEFAULT_MIN_STEPS / steps_per_epoch(config, dataset)))
+    return (
+        f"training did not learn: test error {error_pct:.2f} % is near chance "
+        f"({100 * (1 - 1 / classes):.2f} % for {classes} classes): try --recipe fast / "
+        f"--epochs {epochs}"
+    )

@@ -27,7 +27,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from netscope.batches import Tensors, epoch_order, epoch_shifts, memory_format, to_device
+from netscope.batches import (
+    Tensors,
+    chance_warning,
+    epoch_order,
+    epoch_shifts,
+    memory_format,
+    steps_per_epoch,
+    to_device,
+    with_min_steps,
+)
 from netscope.config import RECIPES, TrainConfig, lr_at, recipe_config
 from netscope.data import Dataset, load_dataset, shift_images
 from netscope.device import (
@@ -47,11 +56,11 @@ from netscope.models import build_model
 from netscope.run import (
     Run,
     claimed,
+    config_from_info,
     default_run_dir,
     load_run,
-    model_from_info,
-    read_json,
-    read_metrics,
+    model_with_weights,
+    read_run_info,
     read_train_state,
     recorded_dataset,
     run_info,
@@ -91,14 +100,18 @@ def eager_update(
     precision = mixed if uses_bf16(config, device) else contextlib.nullcontext()
 
     def loss_of(logits: torch.Tensor, labels: torch.Tensor, global_n: int) -> torch.Tensor:
+        # A last, partial batch weighs as its share of a full one: a step on a single image at
+        # the full learning rate can wreck a small data set's run (401 training images, --recipe
+        # fast, 50 epochs: 89.9 % test error; weighted: 13.1 %; 400 images: 9.1 %).
         if procs.world == 1:
-            return F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+            loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+            return loss if global_n >= config.batch_size else loss * (global_n / config.batch_size)
         # DDP averages gradients over processes, so scale this shard's summed loss by world/n
         # to make that average the gradient of the global batch's mean loss, even uneven shards.
         total = F.cross_entropy(
             logits, labels, label_smoothing=config.label_smoothing, reduction="sum"
         )
-        return total * (procs.world / global_n)
+        return total * (procs.world / max(global_n, config.batch_size))
 
     def update(inputs: torch.Tensor, labels: torch.Tensor, global_n: int) -> torch.Tensor:
         with precision:
@@ -285,9 +298,16 @@ def train(config: TrainConfig, dataset: Dataset | None = None) -> Run:
     """Returns the finished Run after training `config` from scratch into a new run directory
     (`dataset`: the one `config.data` names, when it is loaded already)."""
     dataset = dataset or load_dataset(config.data, config.data_dir)
+    asked, config = config.epochs, with_min_steps(config, dataset)
     with joined(config.device) as procs:
         run_dir = Path(agreed_value(config.out or str(default_run_dir()), procs))
         config = dataclasses.replace(config, out=str(run_dir))
+        if config.epochs != asked and procs.writer:
+            print(
+                f"netscope: training {config.epochs} epochs of {steps_per_epoch(config, dataset)} "
+                f"steps on {dataset.name}, for at least --min-steps {config.min_steps}",
+                file=sys.stderr,
+            )
         device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         channels, height, _ = dataset.image_shape
@@ -308,26 +328,31 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool | None
     """Returns the finished Run after continuing `run_dir` from its last finished epoch, with
     the recorded config (up to `epochs` in all, when given)."""
     run_dir = Path(run_dir)
-    info = read_json(run_dir / "run.json")
+    info = read_run_info(run_dir)
+    if "imported" in info:
+        raise NetscopeError(
+            f"{run_dir}: holds an imported model (netscope import): no training to resume"
+        )
     changes = {"epochs": epochs, "progress": progress}
-    info["config"].update({k: v for k, v in changes.items() if v is not None})
-    config = TrainConfig(**info["config"])
+    config = dataclasses.replace(
+        config_from_info(info), **{k: v for k, v in changes.items() if v is not None}
+    )
+    info["config"] = dataclasses.asdict(config)
     state = read_train_state(run_dir)
     dataset = recorded_dataset(run_dir, info)
     with joined(config.device) as procs:
         device = resolve_device(config.device)
-        model = model_from_info(info)
+        model = model_with_weights(info, state.weights, state.path)
         optimizer = make_optimizer(model, config, device)
-        state.load_into(model, optimizer)
+        state.load_optimizer_state(optimizer)
         info["epochs_done"] = state.epoch
-        metrics = read_metrics(run_dir)[: state.epoch]
         with _writer_claim(run_dir, procs, new=False):
             if procs.writer:
                 print(
                     f"netscope: resuming {run_dir} after epoch {state.epoch} of {config.epochs}",
                     file=sys.stderr,
                 )
-            return _fit(run_dir, model, optimizer, info, metrics, dataset, device, procs)
+            return _fit(run_dir, model, optimizer, info, state.metrics, dataset, device, procs)
 
 
 @contextlib.contextmanager
@@ -370,6 +395,8 @@ def _fit(run_dir, model, optimizer, info, metrics, dataset, device, procs) -> Ru
                 file=sys.stderr,
             )
     if procs.writer:
+        if metrics and (warning := chance_warning(metrics[-1]["test_error_pct"], config, dataset)):
+            print(f"netscope: warning: {warning}", file=sys.stderr)
         return load_run(run_dir)
     # other processes may not see rank 0's files (another node): they return what they hold
     return Run(run_dir, model.to("cpu").eval(), config, info, metrics=metrics)
