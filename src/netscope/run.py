@@ -34,6 +34,7 @@ from torch import nn
 
 from netscope.config import TrainConfig
 from netscope.device import ONE_PROCESS, Processes, uses_bf16
+from netscope.display import Shows, figure_of, html_table, image_tag, png_bytes, table_of
 from netscope.errors import NetscopeError
 from netscope.models import Normalized, build_model
 
@@ -115,7 +116,7 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 @dataclass
-class Run:
+class Run(Shows):
     """A loaded run: the model (expects normalised input), its config and its record."""
 
     path: Path
@@ -124,6 +125,14 @@ class Run:
     info: dict
     checkpoint: str = "model.safetensors"
     metrics: list[dict] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        error = self.info.get("metrics", {}).get("test_error_pct")
+        result = f"test error {error:.2f} %" if error is not None else "not trained yet"
+        return (
+            f"Run({self.path}: {self.info['model']['name']} on {self.info['data']['name']}, "
+            f"{self.info['epochs_done']} of {self.config.epochs} epochs, {result})"
+        )
 
     @property
     def classes(self) -> list[str]:
@@ -153,6 +162,35 @@ class Run:
         """Returns the names of the weight files a run has, oldest first."""
         found = sorted(p.name for p in (self.path / "checkpoints").glob("epoch_*.safetensors"))
         return [f"checkpoints/{n}" for n in found] + ["model.safetensors"]
+
+
+@figure_of(Run)
+def run_figure(run: Run, path: Path) -> Path:
+    """Returns `path` after drawing the run's training curves there."""
+    from netscope.report.figures import save_curves_png  # the report's figure, drawn on demand
+
+    if not run.metrics:
+        raise NetscopeError(f"{run.path}: no finished epoch yet, so no training curves")
+    return save_curves_png(run.metrics, path, title=f"{run.path.name}: {run.info['model']['name']}")
+
+
+@table_of(Run)
+def run_html(run: Run) -> str:
+    """Returns the run's facts as a compact table, above its training curves."""
+    info, error = run.info, run.info.get("metrics", {}).get("test_error_pct")
+    rows = [
+        ("model", f"{info['model']['name']} ({info['model']['parameters']:,} parameters)"),
+        ("data", f"{info['data']['name']}, {info['data']['train_size']:,} training images"),
+        ("recipe", f"{run.config.recipe}, lr {run.config.lr:g}, batch {run.config.batch_size}"),
+        ("epochs", f"{info['epochs_done']} of {run.config.epochs}"),
+        ("test error", f"{error:.2f} %" if error is not None else "–"),
+        ("training time", f"{info['train_seconds']:.1f} s on {info['device']}"),
+        ("weights", run.checkpoint),
+    ]
+    if len(run.metrics) < 2:  # one epoch is one point: the table says all there is
+        return html_table(f"Run {run.path}", rows)
+    curves = image_tag(png_bytes(lambda p: run_figure(run, p)), "training curves", "720px")
+    return html_table(f"Run {run.path}", rows) + curves
 
 
 def recorded_dataset(run_dir: Path, info: dict) -> Dataset:

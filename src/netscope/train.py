@@ -57,6 +57,7 @@ from netscope.run import (
     run_info,
     save_epoch,
 )
+from netscope.tensorboard_log import EpochLog, check_tensorboard
 
 __all__ = ["RECIPES", "TrainConfig", "TrainingDiverged", "recipe_config", "resume", "train"]
 
@@ -284,6 +285,7 @@ def batch_transform_for(config: TrainConfig, dataset: Dataset) -> BatchTransform
 def train(config: TrainConfig, dataset: Dataset | None = None) -> Run:
     """Returns the finished Run after training `config` from scratch into a new run directory
     (`dataset`: the one `config.data` names, when it is loaded already)."""
+    check_tensorboard(config)
     dataset = dataset or load_dataset(config.data, config.data_dir)
     with joined(config.device) as procs:
         run_dir = Path(agreed_value(config.out or str(default_run_dir()), procs))
@@ -348,6 +350,7 @@ def _fit(run_dir, model, optimizer, info, metrics, dataset, device, procs) -> Ru
     _move_optimizer_state(optimizer, device)
     transform = batch_transform_for(config, dataset)
     step = make_step(model, optimizer, config, procs, transform)
+    log = EpochLog(run_dir, config.tensorboard and procs.writer)
     for epoch in range(info["epochs_done"], config.epochs):
         start = time.perf_counter()
         try:
@@ -364,11 +367,13 @@ def _fit(run_dir, model, optimizer, info, metrics, dataset, device, procs) -> Ru
         info["train_seconds"] = sum(m["epoch_s"] for m in metrics)
         if procs.writer:
             save_epoch(run_dir, model, optimizer, info, metrics)
+            log(model, row)
             print(
                 f"epoch {epoch + 1:>3}/{config.epochs}  train_loss {train_loss:.4f}  "
                 f"test_error {row['test_error_pct']:.2f} %  {epoch_s:.1f} s",
                 file=sys.stderr,
             )
+    log.close()
     if procs.writer:
         return load_run(run_dir)
     # other processes may not see rank 0's files (another node): they return what they hold
