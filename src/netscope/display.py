@@ -9,7 +9,7 @@ A result class inherits `Shows`; the module that plots it registers how, next to
 so that no figure is drawn twice in two places and the results' modules need not import their
 plotting code. Bare tensors (occlusion or saliency maps, dreamed images) have no class of their
 own: `show(maps, images=x)` draws each image above its map. This module imports nothing of
-netscope but the PNG writer, so every module can use it.
+netscope but the error type and the PNG writer, so every module can use it.
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def class_names(classes: list[str] | None, *indices) -> list[str]:
 def image_tag(png: bytes, alt: str = "", width: str = "100%") -> str:
     """Returns an <img> that holds the PNG itself (a notebook keeps it without the file)."""
     data = base64.b64encode(png).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" style="max-width: {width}">'
+    style = f"max-width: {width}"
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" style="{style}">'
 
 
 def html_table(title: str, rows: list[tuple[str, object]]) -> str:
@@ -150,9 +151,10 @@ def show(x, path: str | Path | None = None, *, open: bool = False, **options) ->
     whose path is printed), or None when it was shown inline in Jupyter instead.
 
     `x`: any netscope result (attack, fooling images, top patches, class models, morph,
-    comparison, lesson, run, evaluation), a PNG file, a matplotlib figure, images (N×C×H×W or C×H×W in
-    [0, 1]), or per-pixel maps (N×H×W or N×C×H×W) with `images=` to draw them under. `options`
-    go to the drawing: `classes=` names for results, `titles=`, `label=` for tensors.
+    comparison, lesson, run, evaluation), a PNG file, a matplotlib figure, images (N×C×H×W or
+    C×H×W in [0, 1]), or per-pixel maps (N×H×W or N×C×H×W) with `images=` to draw them under.
+    `options` go to the drawing: `classes=` (and `sources=` for a morph, `names=` for a
+    comparison) for results; `titles=`, `label=`, `limits=`, `columns=` for tensors.
     `open=True` also opens the file in the system's viewer.
     """
     png = png_bytes(lambda target: draw(x, target, **options))
