@@ -46,6 +46,7 @@ class TrainConfig:
     threads: int = 0  # CPU threads per process (0 = torch's default, split among local ranks)
     checkpoints: bool = True  # keep the weights of every epoch in checkpoints/
     progress: bool = True  # a progress bar per epoch
+    tensorboard: bool = False  # also log each epoch and the conv1 filters to RUN/tensorboard/
     recipe: str = "lecture"  # lecture | fast (default: lecture on MNIST; other data: fast, at least 600 steps unless --epochs)
     adversarial: str | None = None  # train on attacked batches: fgsm | pgd (see netscope.attack)
     adversarial_eps: float = 0.3  # L-inf budget in pixel units [0, 1] for --adversarial

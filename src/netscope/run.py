@@ -37,6 +37,7 @@ from torch import nn
 
 from netscope.config import TrainConfig
 from netscope.device import ONE_PROCESS, Processes, uses_bf16
+from netscope.display import Shows, figure_of, html_table, image_tag, png_bytes, table_of
 from netscope.errors import NetscopeError
 from netscope.models import REGISTRY, Normalized, build_model
 from netscope.usercode import build_user_model
@@ -400,7 +401,7 @@ def model_with_weights(
 
 
 @dataclass
-class Run:
+class Run(Shows):
     """A loaded run: the model (expects normalised input), its config and its record."""
 
     path: Path
@@ -409,6 +410,14 @@ class Run:
     info: dict
     checkpoint: str = "model.safetensors"
     metrics: list[dict] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        error = self.info.get("metrics", {}).get("test_error_pct")
+        result = f"test error {error:.2f} %" if error is not None else "not trained yet"
+        return (
+            f"Run({self.path}: {self.info['model']['name']} on {self.info['data']['name']}, "
+            f"{self.info['epochs_done']} of {self.config.epochs} epochs, {result})"
+        )
 
     @property
     def classes(self) -> list[str]:
@@ -447,6 +456,35 @@ CHANCE_MARGIN_PCT = 5.0
 def near_chance(error_pct: float, classes: int) -> bool:
     """Returns whether a test error is within CHANCE_MARGIN_PCT of guessing (2 or more classes)."""
     return classes >= 2 and error_pct >= 100 * (1 - 1 / classes) - CHANCE_MARGIN_PCT
+
+
+@figure_of(Run)
+def run_figure(run: Run, path: Path) -> Path:
+    """Returns `path` after drawing the run's training curves there."""
+    from netscope.curves import save_curves_png  # imports matplotlib: only when drawn
+
+    if not run.metrics:
+        raise NetscopeError(f"{run.path}: no finished epoch yet, so no training curves")
+    return save_curves_png(run.metrics, path, title=f"{run.path.name}: {run.info['model']['name']}")
+
+
+@table_of(Run)
+def run_html(run: Run) -> str:
+    """Returns the run's facts as a compact table, above its training curves."""
+    info, error = run.info, run.info.get("metrics", {}).get("test_error_pct")
+    rows = [
+        ("model", f"{info['model']['name']} ({info['model']['parameters']:,} parameters)"),
+        ("data", f"{info['data']['name']}, {info['data']['train_size']:,} training images"),
+        ("recipe", f"{run.config.recipe}, lr {run.config.lr:g}, batch {run.config.batch_size}"),
+        ("epochs", f"{info['epochs_done']} of {run.config.epochs}"),
+        ("test error", f"{error:.2f} %" if error is not None else "–"),
+        ("training time", f"{info['train_seconds']:.1f} s on {info['device']}"),
+        ("weights", run.checkpoint),
+    ]
+    if len(run.metrics) < 2:  # one epoch is one point: the table says all there is
+        return html_table(f"Run {run.path}", rows)
+    curves = image_tag(png_bytes(lambda p: run_figure(run, p)), "training curves", "720px")
+    return html_table(f"Run {run.path}", rows) + curves
 
 
 def recorded_dataset(run_dir: Path, info: dict) -> Dataset:

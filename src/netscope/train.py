@@ -66,6 +66,7 @@ from netscope.run import (
     run_info,
     save_epoch,
 )
+from netscope.tensorboard_log import EpochLog, check_tensorboard
 
 __all__ = ["RECIPES", "TrainConfig", "TrainingDiverged", "recipe_config", "resume", "train"]
 
@@ -297,6 +298,7 @@ def batch_transform_for(config: TrainConfig, dataset: Dataset) -> BatchTransform
 def train(config: TrainConfig, dataset: Dataset | None = None) -> Run:
     """Returns the finished Run after training `config` from scratch into a new run directory
     (`dataset`: the one `config.data` names, when it is loaded already)."""
+    check_tensorboard(config)
     dataset = dataset or load_dataset(config.data, config.data_dir)
     asked, config = config.epochs, with_min_steps(config, dataset)
     with joined(config.device) as procs:
@@ -373,6 +375,7 @@ def _fit(run_dir, model, optimizer, info, metrics, dataset, device, procs) -> Ru
     _move_optimizer_state(optimizer, device)
     transform = batch_transform_for(config, dataset)
     step = make_step(model, optimizer, config, procs, transform)
+    log = EpochLog(run_dir, config.tensorboard and procs.writer)
     for epoch in range(info["epochs_done"], config.epochs):
         start = time.perf_counter()
         try:
@@ -389,11 +392,13 @@ def _fit(run_dir, model, optimizer, info, metrics, dataset, device, procs) -> Ru
         info["train_seconds"] = sum(m["epoch_s"] for m in metrics)
         if procs.writer:
             save_epoch(run_dir, model, optimizer, info, metrics)
+            log(model, row)
             print(
                 f"epoch {epoch + 1:>3}/{config.epochs}  train_loss {train_loss:.4f}  "
                 f"test_error {row['test_error_pct']:.2f} %  {epoch_s:.1f} s",
                 file=sys.stderr,
             )
+    log.close()
     if procs.writer:
         if metrics and (warning := chance_warning(metrics[-1]["test_error_pct"], config, dataset)):
             print(f"netscope: warning: {warning}", file=sys.stderr)

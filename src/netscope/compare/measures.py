@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from netscope.compare.features import LayerFeatures, gram_of
+from netscope.display import Shows
 from netscope.errors import NetscopeError
 
 # Penalties tried by the inner cross-validation, relative to the total variance of the training
@@ -181,7 +182,7 @@ def nanmedian(values: np.ndarray) -> float:
 
 
 @dataclass
-class Comparison:
+class Comparison(Shows):
     """Predictivity and CKA matrices (rows = layers of A, columns = layers of B)."""
 
     layers_a: list[str]
@@ -191,6 +192,17 @@ class Comparison:
     n_images: int
     units_a: dict[str, int] = field(default_factory=dict)
     units_b: dict[str, int] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        def spread(matrix: torch.Tensor) -> str:
+            finite = matrix[matrix.isfinite()]
+            return f"{float(finite.min()):.2f}–{float(finite.max()):.2f}" if len(finite) else "–"
+
+        return (
+            f"Comparison({len(self.layers_a)} layers of A × {len(self.layers_b)} of B on "
+            f"{self.n_images} images: predictivity {spread(self.predictivity)}, "
+            f"CKA {spread(self.cka)})"
+        )
 
     def best_source(self, measure: str = "predictivity") -> list[str]:
         """Returns, for each layer of B, the layer of A that scores highest on `measure`."""

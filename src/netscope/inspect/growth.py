@@ -23,9 +23,10 @@ from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
+from netscope.display import Shows, figure_of
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.filters import filters
-from netscope.inspect.plots import matplotlib, mosaic, plt
+from netscope.inspect.plots import matplotlib, mosaic, plt, save
 from netscope.inspect.projection import (
     METHOD_TITLES,
     show_tiles,
@@ -58,7 +59,7 @@ def shown_epochs(epochs: Iterable[int]) -> list[int]:
 
 
 @dataclass
-class Growth:
+class Growth(Shows):
     """Chosen units of one layer at several epochs: the strongest patch and its projection."""
 
     layer: str
@@ -69,6 +70,12 @@ class Growth:
     patches: torch.Tensor  # E×U×C×h×w, its receptive-field patch
     projections: torch.Tensor  # E×U×C×h×w, that activation projected to pixels
     method: str = "deconvnet"
+
+    def __repr__(self) -> str:
+        return (
+            f"Growth({self.layer}: units {self.units} at epochs {self.epochs}, "
+            f"{self.method} projections)"
+        )
 
 
 def unit_growth(
@@ -263,3 +270,9 @@ def _growth_figure(ctx: Context, growth: Growth) -> Figure:
 
 
 STAGE = Stage("growth", "features growing through training", stage)
+
+
+@figure_of(Growth)
+def growth_figure(growth: Growth, path: Path) -> Path:
+    """Returns `path` after drawing the units' strips there (what Jupyter shows)."""
+    return save(plot_growth(growth), path)

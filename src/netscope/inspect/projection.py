@@ -22,17 +22,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from netscope.display import Shows, figure_of
 from netscope.errors import NetscopeError
 from netscope.inspect.as_found import eval_mode, frozen
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import Capture, check_images, forward
-from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt
+from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt, save
 from netscope.inspect.receptive import (
     TopPatches,
     crop,
@@ -143,7 +145,7 @@ def project(
 
 
 @dataclass
-class Projections:
+class Projections(Shows):
     """Each chosen unit's k strongest activations over a data set, projected to pixel space."""
 
     top: TopPatches  # the search: every channel's k best images, positions and patches
@@ -151,6 +153,13 @@ class Projections:
     units: list[int]  # the channels projected
     projections: torch.Tensor  # U×k×C×h×w, each cropped to its unit's receptive field
     outside: float  # largest |projection| outside the receptive fields: 0 when they are right
+
+    def __repr__(self) -> str:
+        k = self.projections.shape[1]
+        return (
+            f"Projections({self.top.field.layer}: {len(self.units)} units × top {k} by "
+            f"{self.method}, largest value outside the receptive fields {self.outside:.2g})"
+        )
 
 
 def _outside_field(projections: torch.Tensor, corners: torch.Tensor, size) -> float:
@@ -325,3 +334,9 @@ def check(ctx: Context) -> None:
 
 
 STAGE = Stage("projections", "deconvnet projections of every unit's top patches", stage, check)
+
+
+@figure_of(Projections)
+def projections_figure(projections: Projections, path: Path) -> Path:
+    """Returns `path` after drawing the first units' projections there (what Jupyter shows)."""
+    return save(plot_projections(projections), path)

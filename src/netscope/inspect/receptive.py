@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from netscope.display import Shows, figure_of
 from netscope.errors import NetscopeError
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.filters import conv_layers
 from netscope.inspect.geometry import Field, trace_fields
 from netscope.inspect.hooks import activations, check_images, resolve_layer, split_call
-from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt
+from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt, save
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
@@ -83,7 +85,7 @@ def receptive_field(model: nn.Module, layer: str, image_shape: tuple[int, ...]) 
 
 
 @dataclass
-class TopPatches:
+class TopPatches(Shows):
     """The k images that drive each channel of a layer most, and the patch each unit saw."""
 
     field: ReceptiveField
@@ -91,6 +93,11 @@ class TopPatches:
     image_index: torch.Tensor  # C×k, into the searched images
     position: torch.Tensor  # C×k×2, (i, j) of the unit in the layer's output
     patches: torch.Tensor  # C×k×Cin×size×size, cropped to the receptive field
+
+    def __repr__(self) -> str:
+        units, k = self.values.shape
+        h, w = self.field.size
+        return f"TopPatches({self.field.layer}: {units} units × top {k}, receptive field {h}×{w})"
 
 
 def crop(
@@ -207,6 +214,12 @@ def plot_top_patches(top: TopPatches, max_units: int = 64, columns: int = 8) -> 
         f"{h}×{w} receptive field"
     )
     return fig
+
+
+@figure_of(TopPatches)
+def top_patches_figure(top: TopPatches, path: Path) -> Path:
+    """Returns `path` after drawing the top patches there (what Jupyter shows)."""
+    return save(plot_top_patches(top), path)
 
 
 def top_patch_layers(ctx: Context) -> list[str]:

@@ -33,7 +33,7 @@ from netscope.config import recipe_config
 from netscope.data import load_dataset
 from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult
-from netscope.png import save_png
+from netscope.png import pyplot, save_png
 from netscope.run import load_run
 from netscope.train import train
 
@@ -124,10 +124,7 @@ def score_checkpoints(run, dataset, images, reference, plan: Plan, seed: int, ba
 
 def plot_accuracy_scatter(points: list[Point]):
     """Returns a figure: test accuracy vs predictivity (left) and vs CKA (right), one line per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
     runs = sorted({(p.seed, p.train_images) for p in points})
