@@ -17,14 +17,15 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from netscope.attack.checks import check_eps, check_images, check_norm, check_positive_int
+from netscope.attack.checks import check_eps, check_norm
 from netscope.attack.deepfool import deepfool
 from netscope.attack.gradient import project
 from netscope.attack.plots import pick_examples, pyplot, show
-from netscope.attack.result import AttackResult, classify, eval_mode, make_result
+from netscope.attack.result import AttackResult, classify, make_result
 from netscope.attack.spec import AttackJob, AttackSpec
 from netscope.display import Shows, figure_of
 from netscope.errors import NetscopeError
+from netscope.guard import check_fits, check_images, check_positive_int, guarded
 from netscope.png import save_png
 from netscope.record import Figure
 
@@ -51,14 +52,22 @@ class UniversalResult(Shows):
         )
 
 
+@guarded
 def fooling_rate(model: nn.Module, images: torch.Tensor, perturbation: torch.Tensor) -> float:
-    """Returns the share of images whose predicted class changes when v is added (and clipped)."""
-    with eval_mode(model):
-        clean, _ = classify(model, images)
-        moved, _ = classify(model, (images + perturbation).clamp(0, 1))
-    return float((clean != moved).float().mean()) if len(images) else 0.0
+    """Returns the share of images whose predicted class changes when v is added (and clipped).
+    The model runs in eval mode (and is left as it was found)."""
+    check_images(images, pixels=True)
+    check_fits(model, images)
+    return _fooling_rate(model, images, perturbation)
 
 
+def _fooling_rate(model: nn.Module, images: torch.Tensor, perturbation: torch.Tensor) -> float:
+    clean, _ = classify(model, images)
+    moved, _ = classify(model, (images + perturbation.to(images.device)).clamp(0, 1))
+    return float((clean != moved).float().mean())
+
+
+@guarded
 def universal_perturbation(
     model: nn.Module,
     images: torch.Tensor,
@@ -74,25 +83,29 @@ def universal_perturbation(
     progress: bool = False,
 ) -> UniversalResult:
     """Returns a universal perturbation of size ≤ xi that fools `target_rate` of `images`
-    (or the best reached in `max_passes` passes over them, in a seeded random order)."""
+    (or the best reached in `max_passes` passes over them, in a seeded random order).
+
+    Each visit runs DeepFool on `batch_size` images (which bounds memory). The model runs in
+    eval mode (and is left as it was found).
+    """
     start = time.perf_counter()
-    check_images(images)
+    check_images(images, pixels=True)
     check_eps(xi, "xi")
     check_norm(norm)
     check_positive_int(max_passes, "max_passes")
     check_positive_int(batch_size, "batch_size")
     if not 0 < target_rate <= 1:
         raise NetscopeError(f"target_rate {target_rate!r}: expected a fraction in (0, 1]")
+    check_fits(model, images)
     generator = torch.Generator().manual_seed(seed)
-    with eval_mode(model):
-        clean, _ = classify(model, images)
+    clean, _ = classify(model, images)
     v = best = torch.zeros_like(images[0])
     history: list[float] = []
     for _ in tqdm(range(max_passes), desc="universal", disable=not progress, file=sys.stderr):
         order = torch.randperm(len(images), generator=generator).to(images.device)
         for index in order.split(batch_size):
             v = _visit(model, images[index], clean[index], v, xi, norm, overshoot, max_iter)
-        history.append(fooling_rate(model, images, v))
+        history.append(_fooling_rate(model, images, v))
         if history[-1] >= max(history):
             best = v  # the rate can dip after a pass; keep the best perturbation seen
         if history[-1] >= target_rate:
@@ -103,8 +116,7 @@ def universal_perturbation(
 
 def _visit(model, images, clean, v, xi, norm, overshoot, max_iter) -> torch.Tensor:
     moved = (images + v).clamp(0, 1)
-    with eval_mode(model):
-        still, _ = classify(model, moved)
+    still, _ = classify(model, moved)
     keep = still == clean
     if not keep.any():
         return v
@@ -117,15 +129,18 @@ def _visit(model, images, clean, v, xi, norm, overshoot, max_iter) -> torch.Tens
     return project(v + step.perturbation[done].mean(0, keepdim=True), xi, norm)[0]
 
 
+@guarded
 def apply_universal(
     model: nn.Module,
     images: torch.Tensor,
     perturbation: torch.Tensor,
     labels: torch.Tensor | None = None,
 ) -> AttackResult:
-    """Returns the AttackResult of adding one perturbation to every image (clipped to [0, 1])."""
+    """Returns the AttackResult of adding one perturbation to every image (clipped to [0, 1]).
+    The model runs in eval mode (and is left as it was found)."""
     start = time.perf_counter()
-    check_images(images)
+    check_images(images, pixels=True)
+    check_fits(model, images)
     adversarial = (images + perturbation.to(images.device)).clamp(0, 1)
     return make_result("universal", model, images, adversarial, labels, None, start)
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from netscope.errors import NetscopeError
+from netscope.guard import guarded
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import layer_names, resolve_layer
 from netscope.inspect.plots import matplotlib, mosaic, plt
@@ -19,8 +20,10 @@ def conv_layers(model: nn.Module) -> list[str]:
     return [name for name in names if isinstance(resolve_layer(model, name)[1], nn.Conv2d)]
 
 
+@guarded
 def filters(model: nn.Module, layer: str | None = None) -> tuple[str, torch.Tensor]:
-    """Returns the layer's name and its kernels, out×in×kh×kw (default: the first Conv2d)."""
+    """Returns the layer's name and a copy of its kernels, out×in×kh×kw (default: the first
+    Conv2d)."""
     if layer is None:
         convs = conv_layers(model)
         if not convs:
@@ -35,7 +38,7 @@ def filters(model: nn.Module, layer: str | None = None) -> tuple[str, torch.Tens
             f"filters: layer {layer!r} ({type(module).__name__}) has no 4-d kernel "
             f"(convolutional layers: {', '.join(conv_layers(model)) or 'none'})"
         )
-    return layer, weight.detach()
+    return layer, weight.detach().clone()
 
 
 # ---------------------------------------------------------------- as `netscope inspect` runs it
