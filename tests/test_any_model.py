@@ -374,3 +374,29 @@ def test_deepfool_equals_foolbox(case_name, norm, classes_per_backward):
     assert torch.equal(ours.success, success)
     # rounding over the iterations: 1.2e-5 on one residual-network image, as before this change
     assert (ours.adversarial - theirs).abs().max() < 1e-4
+
+
+def test_every_public_analysis_is_in_the_table():
+    """A new analysis exported by inspect, attack or compare must join ANALYSES (and so be
+    checked on every model above) and carry @guarded; the exports that only read a model's
+    structure are named. unit_growth takes (epoch, model) pairs and runs guarded analyses."""
+    import inspect as introspect
+
+    import netscope.attack
+    import netscope.compare
+    import netscope.inspect
+
+    exported = {
+        name: getattr(package, name)
+        for package in (netscope.inspect, netscope.attack, netscope.compare)
+        for name in package.__all__
+        if introspect.isfunction(getattr(package, name))
+    }
+    takes_a_model = {
+        name
+        for name, function in exported.items()
+        if next(iter(introspect.signature(function).parameters)) in ("model", "model_a", "models")
+    }
+    analyses = takes_a_model - {"conv_layers", "layer_names", "resolve_layer", "default_layers"}
+    assert analyses <= set(ANALYSES)
+    assert all(hasattr(exported[name], "__wrapped__") for name in analyses - {"unit_growth"})

@@ -1,9 +1,13 @@
 """Universal adversarial perturbations (Moosavi-Dezfooli et al. 2017): one image-agnostic v that
 changes the prediction of most images, built by adding DeepFool steps and projecting onto ‖v‖ ≤ xi.
 
-The paper visits images one at a time; here each visit is a mini-batch: DeepFool runs on the
-batch's not-yet-fooled images at once and v moves by the mean of their steps before the projection
-(measured on MNIST: steadier and stronger than their sum, which overshoots and oscillates).
+The paper visits images one at a time: v ← P(v + Δvᵢ), Δvᵢ the DeepFool step that sends xᵢ + v
+across its boundary. Here DeepFool runs on a mini-batch's not-yet-fooled images at once (from the
+same v), then v takes their steps one after another, projected after each, as the paper's loop
+does; with batch_size=1 it is the paper's loop exactly. An earlier version moved v by the mean of
+the batch's steps: their directions partly cancel, and on few images v hardly moved (lecture CNN,
+200 digits, xi 4, 5 passes, batches of 8: held-out fooling rate 14 % with the mean, 22 % now, the
+same time; a ResNet-style model on 8 images: 0 % against ART's 88 %, bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -126,7 +130,9 @@ def _visit(model, images, clean, v, xi, norm, overshoot, max_iter) -> torch.Tens
     done = step.success
     if not done.any():
         return v
-    return project(v + step.perturbation[done].mean(0, keepdim=True), xi, norm)[0]
+    for step_of_one in step.perturbation[done]:
+        v = project((v + step_of_one)[None], xi, norm)[0]
+    return v
 
 
 @guarded
