@@ -165,7 +165,7 @@ def _recompute(c: Case):
 
 def _compare(c: Case):
     config = CompareConfig(folds=2, progress=False)
-    return compare_models(c.model, c.model, c.images, [c.hidden], [c.hidden], config)
+    return compare_models(c.model, c.model, c.images, [c.hidden], [c.hidden], config=config)
 
 
 V = 0.05  # a universal perturbation's pixel change

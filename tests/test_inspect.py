@@ -505,3 +505,23 @@ def test_cli_inspect_errors_name_the_choices(lecture_run, tmp_path, capsys):
     assert "projection method 'lrp': expected one of deconvnet, guided" in capsys.readouterr().err
     assert main([*args, "--unit-copies", "0"]) == 2
     assert "--unit-copies 0: expected a positive integer" in capsys.readouterr().err
+
+
+def test_importing_and_plotting_leaves_the_callers_matplotlib_settings_alone():
+    """The inspect figures draw in their slide style inside rc_context: a notebook that imports
+    netscope keeps its own font sizes (checked in a fresh interpreter, before any import). Only
+    the backend may change: off-screen Agg outside Jupyter (netscope.png.pyplot)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; before = dict(matplotlib.rcParams)\n"
+        "import torch, netscope.inspect.plots\n"
+        "from netscope.inspect.filters import plot_filters\n"
+        "figure = plot_filters('conv1', torch.randn(4, 1, 5, 5))\n"
+        "assert figure.axes[0].title.get_fontsize() == 12\n"
+        "changed = {k for k, v in matplotlib.rcParams.items() if before[k] != v}\n"
+        "changed -= {'backend', 'backend_fallback'}\n"
+        "assert not changed, changed\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

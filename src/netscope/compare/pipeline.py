@@ -80,6 +80,7 @@ def compare_models(
     images: torch.Tensor,
     layers_a: list[str] | None = None,
     layers_b: list[str] | None = None,
+    *,
     config: CompareConfig | None = None,
 ) -> Comparison:
     """Returns the Comparison of two models' layers on `images` (pixels for `Normalized` models)."""

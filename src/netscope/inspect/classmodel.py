@@ -15,7 +15,7 @@ from netscope.guard import check_fits, check_positive_int, forward, guarded
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import check_targets
 from netscope.inspect.optimise import Regulariser, ascend
-from netscope.inspect.plots import plt, save, show
+from netscope.inspect.plots import plt, save, show, styled
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
@@ -85,6 +85,7 @@ def class_models(
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_class_models(models: ClassModels, class_names: list[str], columns: int = 5) -> plt.Figure:
     """Returns one optimised image per class with the model's probability for that class."""
     n = len(models.classes)

@@ -21,7 +21,7 @@ from netscope.inspect.filters import conv_layers
 from netscope.inspect.hooks import activations, resolve_layer, run_to
 from netscope.inspect.optimise import few_threads_for_small
 from netscope.inspect.photos import PHOTOS, load_photo
-from netscope.inspect.plots import plt, show
+from netscope.inspect.plots import plt, show, styled
 from netscope.inspect.receptive import receptive_field
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
@@ -103,6 +103,7 @@ def deep_dream(
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_dream(
     before: torch.Tensor, after: torch.Tensor, titles: list[str], layer: str
 ) -> plt.Figure:

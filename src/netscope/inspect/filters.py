@@ -9,7 +9,7 @@ from netscope.errors import NetscopeError
 from netscope.guard import guarded
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import layer_names, resolve_layer
-from netscope.inspect.plots import matplotlib, mosaic, plt
+from netscope.inspect.plots import matplotlib, mosaic, plt, styled
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
@@ -44,6 +44,7 @@ def filters(model: nn.Module, layer: str | None = None) -> tuple[str, torch.Tens
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_filters(layer: str, weights: torch.Tensor, columns: int = 8) -> plt.Figure:
     """Returns every kernel of a conv layer on one shared diverging colour scale (0 = white); a
     kernel with several input channels shows them side by side."""

@@ -17,7 +17,7 @@ from netscope.inspect.context import Context, class_index, save_figure
 from netscope.inspect.hooks import check_targets
 from netscope.inspect.optimise import Regulariser, ascend
 from netscope.inspect.photos import PHOTOS, load_photo
-from netscope.inspect.plots import plt, save, show
+from netscope.inspect.plots import plt, save, show, styled
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
@@ -88,6 +88,7 @@ def morph(
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_morph(morphs: Morph, sources: list[str], class_names: list[str]) -> plt.Figure:
     """Returns each morph's frames with the step, the target's probability and the top class."""
     n, frames = morphs.frames.shape[:2]

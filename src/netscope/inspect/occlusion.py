@@ -11,7 +11,7 @@ from netscope.errors import NetscopeError
 from netscope.guard import check_fits, check_images, check_positive_int, forward, guarded
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import check_targets
-from netscope.inspect.plots import plt, show
+from netscope.inspect.plots import plt, show, styled
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
@@ -80,6 +80,7 @@ def occlusion(
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_occlusion(
     images: torch.Tensor, maps: torch.Tensor, titles: list[str], window: int
 ) -> plt.Figure:

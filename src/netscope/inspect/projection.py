@@ -34,7 +34,7 @@ from netscope.errors import NetscopeError
 from netscope.guard import check_images, forward, guarded
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import Capture
-from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt, save
+from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt, save, styled
 from netscope.inspect.receptive import (
     TopPatches,
     crop,
@@ -263,6 +263,7 @@ def show_tiles(ax, tiles: torch.Tensor, signed: bool):
     return ax.imshow(picture, cmap=cmap, vmin=low, vmax=1, interpolation="nearest")
 
 
+@styled
 def plot_projections(
     projections: Projections, units: Sequence[int] | None = None, columns: int = 3
 ) -> plt.Figure:
@@ -290,6 +291,7 @@ def plot_projections(
         y=1.0 + 0.3 / fig.get_figheight(),
     )
     bar = fig.colorbar(image, cax=fig.add_axes([0.3, -0.05, 0.4, 0.025]), orientation="horizontal")
+    bar.set_ticks([-1, -0.5, 0, 0.5, 1])  # fixed: a narrow page would otherwise crowd them
     bar.set_label("projection ÷ the unit's largest |value| (red +, blue −, white 0)")
     return fig
 

@@ -30,7 +30,7 @@ from netscope.inspect.context import Context, save_figure
 from netscope.inspect.filters import conv_layers
 from netscope.inspect.geometry import Field, trace_fields
 from netscope.inspect.hooks import activations, resolve_layer, split_call
-from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt, save
+from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt, save, styled
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
@@ -179,6 +179,7 @@ def recompute_on_canvas(
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_top_patches(top: TopPatches, max_units: int = 64, columns: int = 8) -> plt.Figure:
     """Returns, for each unit (channel), its k best patches as a small mosaic (best first,
     row by row), all units in one image labelled with their number and best activation."""

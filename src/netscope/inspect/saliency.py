@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from netscope.guard import check_fits, check_images, check_positive_int, forward, guarded
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import check_targets
-from netscope.inspect.plots import plt, show
+from netscope.inspect.plots import plt, show, styled
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
@@ -78,6 +78,7 @@ def integrated_gradients(
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_attributions(
     images: torch.Tensor, saliency: torch.Tensor, ig: torch.Tensor, titles: list[str], steps: int
 ) -> plt.Figure:

@@ -32,7 +32,7 @@ from netscope.guard import forward, guarded
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import Capture
 from netscope.inspect.optimise import Regulariser, ascend
-from netscope.inspect.plots import plt, show
+from netscope.inspect.plots import plt, show, styled
 from netscope.inspect.projection import EXAMPLES, strongest_units, unit_examples
 from netscope.inspect.receptive import (
     ReceptiveField,
@@ -205,6 +205,7 @@ def field_crops(found: UnitImages, field: ReceptiveField) -> torch.Tensor:
     return crops.reshape(*found.images.shape[:2], *crops.shape[1:])
 
 
+@styled
 def plot_units(found: UnitImages, units: list[int], top: TopPatches) -> plt.Figure:
     """Returns one row per unit: its optimised images cropped to the neuron's receptive field
     ("optimization") beside the test patches that excite the unit most ("dataset examples"),
