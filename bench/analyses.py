@@ -174,6 +174,10 @@ def main() -> None:
     if args.markdown:
         with open(args.markdown, "w") as out:
             out.write(markdown(context, lines))
+    ours_failed = [(line["row"], v["error"]) for line in lines for v in line["variants"]
+                   if v["variant"].startswith("netscope") and "error" in v]  # fmt: skip
+    if ours_failed:  # a peer may fail and be reported; netscope's own calls must not
+        sys.exit(f"netscope failed: {ours_failed}")
 
 
 if __name__ == "__main__":

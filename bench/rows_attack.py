@@ -80,8 +80,9 @@ def pgd_row(setup: Setup, norm: str):
     fb = foolbox.attacks.LinfPGD if norm == "linf" else foolbox.attacks.L2PGD
 
     def ours(early_stop: bool):
-        return lambda: pgd(setup.model, setup.images, setup.labels, eps, norm, steps, alpha,
-                           schedule="constant", early_stop=early_stop).adversarial  # fmt: skip
+        return lambda: pgd(setup.model, setup.images, setup.labels, eps, norm=norm, steps=steps,
+                           step_size=alpha, schedule="constant",
+                           early_stop=early_stop).adversarial  # fmt: skip
 
     def art_pgd(classifier):
         return ProjectedGradientDescentPyTorch(

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from setups import Setup
 
-from netscope.compare import RELATIVE_ALPHAS, linear_cka, ridge_predictivity
+from netscope.compare import linear_cka, ridge_predictivity
+from netscope.compare.measures import RELATIVE_ALPHAS
 from netscope.inspect import activations
 
 

@@ -85,6 +85,78 @@ def test_deepfool_finds_the_closed_form_minimal_perturbation_of_a_linear_classif
     )
 
 
+def test_deepfool_on_1000_classes_searches_the_top_10_in_one_backward_pass_per_step(monkeypatch):
+    """An affine classifier with 1000 classes: DeepFool's answer is the closed-form distance to
+    the nearest boundary among the 9 most likely other classes (the candidates), the same
+    whether their gradients come in one batched backward pass per iteration or one per class."""
+    torch.manual_seed(0)
+    model = linear_model(torch.randn(1000).tolist())
+    images = grey_images(2)
+    with torch.no_grad():
+        logits = model(images)
+    origin = logits.argmax(1)
+    others = logits.scatter(1, origin[:, None], float("-inf")).topk(9, dim=1).indices
+    w = model[1].weight.detach()
+    gaps = logits.gather(1, origin[:, None]) - logits.gather(1, others)
+    exact = (gaps / (w[others] - w[origin][:, None]).norm(dim=2)).min(1).values
+    calls = []
+    grad = torch.autograd.grad
+    monkeypatch.setattr(torch.autograd, "grad", lambda *a, **k: calls.append(1) or grad(*a, **k))
+    batched = deepfool(model, images, overshoot=0.0, classes_per_backward=9)
+    assert batched.success.all() and len(calls) == 2  # one step, one more to see it crossed
+    torch.testing.assert_close(batched.norms()["l2"], exact + 1e-4, rtol=1e-4, atol=1e-6)
+    calls.clear()
+    one_by_one = deepfool(model, images, overshoot=0.0)  # on the CPU: one class per pass
+    assert len(calls) == 2 * 9
+    torch.testing.assert_close(one_by_one.adversarial, batched.adversarial)
+
+
+class Recorder(nn.Module):
+    """Wraps a model and records the size of every batch it sees."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model, self.batches = model, []
+
+    def forward(self, x):
+        self.batches.append(len(x))
+        return self.model(x)
+
+
+@pytest.mark.parametrize(
+    "call, bound",
+    [
+        (lambda m, x, y: fgsm(m, x, y, 0.1, batch_size=3), 3),
+        (lambda m, x, y: pgd(m, x, y, 0.1, steps=3, batch_size=3), 3),
+        (lambda m, x, y: deepfool(m, x, y, batch_size=3), 3),
+        (lambda m, x, y: lbfgs(m, x, y, search_steps=2, max_iter=3, batch_size=3), 3),
+        (lambda m, x, y: universal_perturbation(m, x, max_passes=1, batch_size=3), 256),
+        (lambda m, x, y: fooling_images(m, (1, 4, 4), steps=3, batch_size=2), 2),
+        (
+            lambda m, x, y: fooling_images(
+                m, (1, 4, 4), method="evolution", steps=3, population=4, batch_size=2
+            ),
+            8,
+        ),
+    ],
+)
+def test_batch_size_bounds_the_images_per_forward_pass(call, bound):
+    model = Recorder(linear_model([1.0, 0.0, 0.5, -0.3, 0.2]))
+    images = grey_images(20)
+    with torch.no_grad():
+        labels = model(images).argmax(1)
+    model.batches.clear()
+    call(model, images, labels)
+    assert 1 < len(model.batches) and max(model.batches) <= bound
+
+
+def test_fooling_images_do_not_depend_on_the_batch_size(lecture_run):
+    model = lecture_run.pixel_model()
+    together = fooling_images(model, (1, 28, 28), classes=[2, 5, 9], steps=30)
+    one_by_one = fooling_images(model, (1, 28, 28), classes=[2, 5, 9], steps=30, batch_size=1)
+    torch.testing.assert_close(one_by_one.images, together.images)
+
+
 def test_fgsm_linf_succeeds_exactly_above_the_linf_distance_of_a_binary_linear_classifier():
     model = linear_model([0.5, 0.0])
     images = grey_images(16)
@@ -285,7 +357,9 @@ def test_netscope_train_adversarial_trains_on_attacked_batches(tmp_path):
 
 def test_run_attack_writes_attack_json_and_its_figures(lecture_run, tmp_path):
     config = AttackConfig(method="deepfool", n=16, examples=2, progress=False)
+    threads = torch.get_num_threads()
     record = run_attack(lecture_run, tmp_path, config)
+    assert torch.get_num_threads() == threads
     saved = json.loads((tmp_path / "attack.json").read_text())
     for key in ["success_rate", "l2_median", "linf_median", "rho_adv", "s_per_image", "l2_mean"]:
         assert saved[key] == record[key] and saved[key] is not None

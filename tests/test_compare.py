@@ -225,7 +225,7 @@ def test_a_network_compared_with_itself_is_exact(lecture_run, mnist):
     model = lecture_run.pixel_model()
     layers = ["relu2", "relu3", "fc2"]
     config = CompareConfig(folds=3, progress=False)
-    comparison = compare_models(model, model, images, layers, layers, config)
+    comparison = compare_models(model, model, images, layers, layers, config=config)
     ones = torch.ones(3, dtype=torch.float64)
     torch.testing.assert_close(comparison.cka.diagonal(), ones, rtol=0, atol=1e-12)
     assert (comparison.predictivity.diagonal() > 0.98).all()
@@ -253,7 +253,7 @@ def test_the_same_weights_as_sequential_and_as_functions_compare_as_identical(mn
     images = mnist.test_images[:200].float() / 255
     config = CompareConfig(folds=2, progress=False)
     comparison = compare_models(
-        sequential, functional, images, ["0", "3", "7"], ["conv1", "conv2", "fc"], config
+        sequential, functional, images, ["0", "3", "7"], ["conv1", "conv2", "fc"], config=config
     )
     torch.testing.assert_close(
         comparison.cka.diagonal(), torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-12

@@ -29,6 +29,15 @@ from netscope.inspect import (
     saliency,
     top_patches,
 )
+from netscope.threads import small_steps_on_one_thread
+
+
+@pytest.fixture(autouse=True)
+def small_steps_on_one_cpu_thread():
+    """The image optimisations as `netscope inspect` runs them: on one CPU thread (measured on
+    the shared 2-core test machine: class models 1.8 s instead of 8 s)."""
+    with small_steps_on_one_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -269,12 +278,13 @@ def test_receptive_field_of_a_branching_model_is_the_gradient_support_of_a_unit(
 
 
 class OnePixel(nn.Module):
-    """Logit of class 0 is 8·pixel(10, 17); class 1 always 0: only that pixel matters."""
+    """Logit of class 0 is 8·pixel(10, 17); class 1 always 0: only that pixel matters. Records
+    the size of every batch it sees."""
 
-    calls = 0
+    batches: list[int] = []
 
     def forward(self, x):
-        OnePixel.calls += 1
+        OnePixel.batches.append(len(x))
         score = 8 * x[:, 0, 10, 17]
         return torch.stack([score, torch.zeros_like(score)], dim=1)
 
@@ -283,9 +293,10 @@ class OnePixel(nn.Module):
 def test_occlusion_of_a_model_where_one_pixel_matters(stride):
     image = torch.zeros(1, 1, 28, 28)
     image[0, 0, 10, 17] = 1.0
-    OnePixel.calls = 0
-    maps = occlusion(OnePixel(), image, 0, window=5, stride=stride, value=0.5)
-    assert OnePixel.calls <= 2  # all 784 (or 196) positions in one batch, plus one probe
+    OnePixel.batches = []
+    maps = occlusion(OnePixel(), image, 0, window=5, stride=stride, value=0.5, batch_size=100)
+    positions = (28 // stride) ** 2  # 784 or 196, in batches of at most 100, after one probe
+    assert OnePixel.batches[1:] == [100] * (positions // 100) + [positions % 100]
     expected = torch.full((28, 28), torch.sigmoid(torch.tensor(8.0)).item())
     covered = torch.sigmoid(torch.tensor(4.0)).item()  # the square turns the pixel to 0.5
     for r in range(0, 28, stride):
@@ -325,6 +336,18 @@ def test_saliency_and_integrated_gradients_match_captum(test_pixels):
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
 
 
+def test_integrated_gradients_do_not_depend_on_the_batch_size_and_show_progress(capsys):
+    model = user_cnn()
+    images = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    model(images)
+    one_at_a_time = integrated_gradients(model, images, [1, 2, 3], steps=5, batch_size=1)
+    all_at_once = integrated_gradients(model, images, [1, 2, 3], steps=5, batch_size=1000)
+    torch.testing.assert_close(one_at_a_time, all_at_once)
+    assert "integrated gradients" not in capsys.readouterr().err  # quiet by default
+    integrated_gradients(model, images, [1, 2, 3], steps=5, batch_size=4, progress=True)
+    assert "integrated gradients: 100%" in capsys.readouterr().err  # 15 path images: 4 batches
+
+
 def test_integrated_gradients_add_up_to_the_score_difference(lecture, test_pixels):
     images, labels = test_pixels[0][:3], test_pixels[1][:3]
     ig = integrated_gradients(lecture, images, labels, steps=64)
@@ -359,6 +382,13 @@ def test_class_models_reach_the_target_probability(lecture):
     assert models.probability.min() >= 0.99
     with pytest.raises(NetscopeError, match="target class 12 out of range"):
         class_models(lecture, [12], (1, 28, 28), steps=1)
+
+
+def test_class_models_do_not_depend_on_the_batch_size(lecture):
+    together = class_models(lecture, [1, 4, 7], (1, 28, 28), steps=20)
+    one_by_one = class_models(lecture, [1, 4, 7], (1, 28, 28), steps=20, batch_size=1)
+    torch.testing.assert_close(one_by_one.images, together.images)
+    torch.testing.assert_close(one_by_one.probability, together.probability)
 
 
 def test_morph_from_a_digit_and_a_photo_ends_as_the_target(lecture, mnist):
@@ -434,7 +464,9 @@ def test_run_inspect_writes_figures_and_json(lecture_run, tmp_path):
         unit_copies=1,
         progress=False,
     )
+    threads = torch.get_num_threads()
     result = run_inspect(lecture_run, tmp_path, config)
+    assert torch.get_num_threads() == threads  # one thread for the optimisations, then restored
     saved = json.loads((tmp_path / "inspect.json").read_text())
     assert saved["figures"] == result["figures"]
     projections = [
@@ -473,3 +505,23 @@ def test_cli_inspect_errors_name_the_choices(lecture_run, tmp_path, capsys):
     assert "projection method 'lrp': expected one of deconvnet, guided" in capsys.readouterr().err
     assert main([*args, "--unit-copies", "0"]) == 2
     assert "--unit-copies 0: expected a positive integer" in capsys.readouterr().err
+
+
+def test_importing_and_plotting_leaves_the_callers_matplotlib_settings_alone():
+    """The inspect figures draw in their slide style inside rc_context: a notebook that imports
+    netscope keeps its own font sizes (checked in a fresh interpreter, before any import). Only
+    the backend may change: off-screen Agg outside Jupyter (netscope.png.pyplot)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; before = dict(matplotlib.rcParams)\n"
+        "import torch, netscope.inspect.plots\n"
+        "from netscope.inspect.filters import plot_filters\n"
+        "figure = plot_filters('conv1', torch.randn(4, 1, 5, 5))\n"
+        "assert figure.axes[0].title.get_fontsize() == 12\n"
+        "changed = {k for k, v in matplotlib.rcParams.items() if before[k] != v}\n"
+        "changed -= {'backend', 'backend_fallback'}\n"
+        "assert not changed, changed\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

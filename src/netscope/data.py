@@ -471,6 +471,7 @@ def load_dataset(
 
 def load_image_folder(
     folder: str | Path,
+    *,
     size: tuple[int, int] = (28, 28),
     grayscale: bool = True,
     test_fraction: float = 0.2,

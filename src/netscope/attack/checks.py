@@ -1,4 +1,5 @@
-"""Argument checks shared by the attacks: one clear NetscopeError per mistake."""
+"""Argument checks shared by the attacks: one clear NetscopeError per mistake (the image checks
+every analysis shares are in netscope.guard)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,6 @@ import torch
 from netscope.errors import NetscopeError
 
 NORMS = ("linf", "l2")
-
-
-def check_images(images: torch.Tensor) -> None:
-    """Raises NetscopeError unless `images` is a float N×C×H×W batch of pixels in [0, 1]."""
-    if not torch.is_tensor(images) or images.ndim != 4 or not images.is_floating_point():
-        raise NetscopeError(
-            f"images: expected a float tensor N×C×H×W of pixels in [0, 1], got "
-            f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}"
-        )
-    if len(images) and (images.min() < 0 or images.max() > 1):
-        raise NetscopeError(
-            f"images: pixels must lie in [0, 1] (found {images.min().item():.3g} .. "
-            f"{images.max().item():.3g}); attacks take pixel-space input and a model that "
-            "normalises inside (Run.pixel_model())"
-        )
 
 
 def check_labels(name: str, labels: torch.Tensor | None, n: int) -> None:
@@ -62,9 +48,3 @@ def check_norm(norm: str) -> None:
     """Raises NetscopeError for a norm other than linf or l2."""
     if norm not in NORMS:
         raise NetscopeError(f"norm {norm!r}: expected one of {', '.join(NORMS)}")
-
-
-def check_positive_int(value: int, name: str) -> None:
-    """Raises NetscopeError unless value is an integer >= 1."""
-    if not isinstance(value, int) or value < 1:
-        raise NetscopeError(f"{name} {value!r}: expected an integer >= 1")

@@ -15,11 +15,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from netscope.attack.checks import check_positive_int
 from netscope.attack.plots import pyplot, show
-from netscope.attack.result import eval_mode
 from netscope.display import Shows, class_names, figure_of
 from netscope.errors import NetscopeError
+from netscope.guard import check_fits, check_positive_int, guarded
 from netscope.png import save_png
 
 METHODS = ("gradient", "evolution")
@@ -59,31 +58,35 @@ def _log_prob(model: nn.Module, images: torch.Tensor, classes: torch.Tensor) -> 
 
 
 def gradient_ascent(
-    model, noise, classes, confidence, steps, lr, progress
+    model, noise, classes, confidence, steps, lr, desc=None
 ) -> tuple[torch.Tensor, int]:
-    """Returns (images, steps taken): Adam ascent on log p(class | x), each image stopped once it
-    reaches the confidence, pixels clipped to [0, 1] after every step."""
+    """Returns (images, steps taken): Adam ascent on log p(class | x), each image kept as it is
+    once it reaches the confidence (so it does not depend on the other images), pixels clipped
+    to [0, 1] after every step (a progress bar with `desc`)."""
     x = noise.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([x], lr=lr)
     goal = _goal(confidence, x.device)
     taken = 0
-    for taken in tqdm(range(1, steps + 1), desc="fooling", disable=not progress, file=sys.stderr):
+    for taken in tqdm(range(1, steps + 1), desc=desc, disable=desc is None, file=sys.stderr):
         log_p = _log_prob(model, x, classes)
         open_ = (log_p.detach() < goal).float()
         if not open_.any():
             taken -= 1
             break
+        reached = ~open_.bool()
+        kept = x.detach()[reached].clone()
         optimizer.zero_grad(set_to_none=True)
         (-(log_p * open_).sum()).backward()
         optimizer.step()
         with torch.no_grad():
             x.clamp_(0, 1)
+            x[reached] = kept  # Adam's momentum would move it on: an image is done once reached
     return x.detach(), taken
 
 
 @torch.no_grad()
 def evolve(
-    model, noise, classes, confidence, steps, population, mutation_rate, sigma, generator, progress
+    model, noise, classes, confidence, steps, population, mutation_rate, sigma, generator, desc=None
 ) -> tuple[torch.Tensor, int]:
     """Returns (images, generations): a (1 + λ) evolution strategy per class. Each generation
     mutates a share of the parent's pixels by Gaussian noise and keeps the best child if it raises
@@ -92,9 +95,7 @@ def evolve(
     fitness = _log_prob(model, parent, classes)
     goal = _goal(confidence, noise.device)
     generation = 0
-    for generation in tqdm(
-        range(1, steps + 1), desc="evolution", disable=not progress, file=sys.stderr
-    ):
+    for generation in tqdm(range(1, steps + 1), desc=desc, disable=desc is None, file=sys.stderr):
         if (fitness >= goal).all():
             generation -= 1
             break
@@ -110,6 +111,7 @@ def evolve(
     return parent, generation
 
 
+@guarded
 def fooling_images(
     model: nn.Module,
     image_shape: tuple[int, int, int],
@@ -123,42 +125,55 @@ def fooling_images(
     mutation_rate: float = 0.05,
     sigma: float = 0.3,
     seed: int = 0,
+    batch_size: int = 32,
     device: torch.device | str | None = None,
     progress: bool = False,
 ) -> FoolingResult:
     """Returns one fooling image per class (default: every class of the model) grown from
-    uniform noise until the model gives it ≥ `confidence` (or `steps` run out)."""
+    uniform noise until the model gives it ≥ `confidence` (or `steps` run out).
+
+    Classes are grown `batch_size` at a time (the evolution's children: `batch_size` ×
+    `population` images per forward pass), which bounds memory; each class's noise comes from
+    its own seed, so the gradient method's images do not depend on the batch size. The model
+    runs in eval mode (and is left as it was found).
+    """
     start = time.perf_counter()
     if method not in METHODS:
         raise NetscopeError(f"method {method!r}: expected one of {', '.join(METHODS)}")
     if not 0 < confidence < 1:
         raise NetscopeError(f"confidence {confidence!r}: expected a probability in (0, 1)")
     check_positive_int(steps, "steps")
-    device = torch.device(device) if device else next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    with eval_mode(model):
-        noise = torch.rand(1, *image_shape, device=device, generator=generator)
-        num_classes = model(noise).shape[1]
-        classes = _classes(classes, num_classes, device)
-        noise = torch.rand(len(classes), *image_shape, device=device, generator=generator)
+    check_positive_int(population, "population")
+    check_positive_int(batch_size, "batch_size")
+    device = torch.device(device) if device else _model_device(model)
+    classes = _classes(
+        classes, check_fits(model, torch.zeros(1, *image_shape, device=device)), device
+    )
+    chunks = classes.split(batch_size)
+    images, taken = torch.empty(len(classes), *image_shape, device=device), 0
+    for k, (chunk, grown) in enumerate(zip(chunks, images.split(batch_size))):
+        noise = torch.cat([_noise(image_shape, seed, int(c), device) for c in chunk])
+        desc = f"fooling ({method}) {k + 1}/{len(chunks)}" if progress else None
         if method == "gradient":
-            images, taken = gradient_ascent(model, noise, classes, confidence, steps, lr, progress)
+            found, used = gradient_ascent(model, noise, chunk, confidence, steps, lr, desc)
         else:
-            check_positive_int(population, "population")
-            images, taken = evolve(
+            generator = torch.Generator(device=device).manual_seed(seed)
+            found, used = evolve(
                 model,
                 noise,
-                classes,
+                chunk,
                 confidence,
                 steps,
                 population,
                 mutation_rate,
                 sigma,
                 generator,
-                progress,
+                desc,
             )
-        with torch.no_grad():
-            prob = model(images).softmax(1)
+        grown.copy_(found)
+        taken = max(taken, used)
+    with torch.no_grad():
+        prob = torch.cat([model(x).softmax(1) for x in images.split(batch_size)])
     return FoolingResult(
         method=method,
         images=images,
@@ -168,6 +183,16 @@ def fooling_images(
         steps=taken,
         seconds=time.perf_counter() - start,
     )
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+def _noise(image_shape, seed: int, image_class: int, device) -> torch.Tensor:
+    """Returns the uniform noise a class's fooling image starts from (its own seed)."""
+    generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + image_class)
+    return torch.rand(1, *image_shape, device=device, generator=generator)
 
 
 def _classes(classes, num_classes: int, device: torch.device) -> torch.Tensor:

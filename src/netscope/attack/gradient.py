@@ -14,18 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from netscope.attack.checks import (
-    check_eps,
-    check_images,
-    check_labels,
-    check_norm,
-    check_positive_int,
-    check_targets,
-)
+from netscope.attack.checks import check_eps, check_labels, check_norm, check_targets
 from netscope.attack.extras import budget_curve
-from netscope.attack.result import AttackResult, batched, eval_mode, is_success, make_result
+from netscope.attack.result import AttackResult, batched, is_success, make_result
 from netscope.attack.spec import AttackJob, AttackSpec
 from netscope.errors import NetscopeError
+from netscope.guard import check_fits, check_images, check_positive_int, guarded
 
 SCHEDULES = ("constant", "cosine")
 
@@ -132,17 +126,17 @@ def pgd_pixels(
     return x.detach()
 
 
-def _check_common(model, images, labels, eps, norm, targets) -> None:
-    check_images(images)
+def _check_common(model, images, labels, eps, norm, targets, batch_size) -> None:
+    check_images(images, pixels=True)
     check_labels("labels", labels, len(images))
     check_eps(eps)
     check_norm(norm)
-    if targets is not None:
-        with torch.no_grad(), eval_mode(model):
-            num_classes = model(images[:1]).shape[1]
-        check_targets(targets, labels.to(images.device), num_classes)
+    check_positive_int(batch_size, "batch_size")
+    num_classes = check_fits(model, images)
+    check_targets(targets, labels.to(images.device), num_classes)
 
 
+@guarded
 def fgsm(
     model: nn.Module,
     images: torch.Tensor,
@@ -151,27 +145,30 @@ def fgsm(
     *,
     targets: torch.Tensor | None = None,
     norm: str = "linf",
-    batch_size: int = 1000,
+    batch_size: int = 256,
+    progress: bool = False,
 ) -> AttackResult:
     """Returns the fast gradient (sign) method's result: one step of size eps along sign(∇loss)
-    (L-inf) or ∇loss/‖∇loss‖₂ (L2), away from the label or towards the target."""
+    (L-inf) or ∇loss/‖∇loss‖₂ (L2), away from the label or towards the target. The model runs
+    in eval mode (and is left as it was found), `batch_size` images at a time."""
     start = time.perf_counter()
-    _check_common(model, images, labels, eps, norm, targets)
+    _check_common(model, images, labels, eps, norm, targets, batch_size)
 
     def attack(x, y, t):
         return fgsm_pixels(model, x, y, eps, norm=norm, targets=t)
 
-    with eval_mode(model):
-        adversarial = batched(
-            attack, batch_size, images, labels.to(images.device), _dev(targets, images)
-        )
-    return make_result(f"fgsm-{norm}", model, images, adversarial, labels, targets, start)
+    y, t = labels.to(images.device), _dev(targets, images)
+    adversarial = batched(attack, batch_size, images, y, t, desc="fgsm", progress=progress)
+    return make_result(
+        f"fgsm-{norm}", model, images, adversarial, labels, targets, start, batch_size
+    )
 
 
 def _dev(t: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
     return None if t is None else t.to(like.device)
 
 
+@guarded
 def pgd(
     model: nn.Module,
     images: torch.Tensor,
@@ -186,7 +183,8 @@ def pgd(
     schedule: str = "cosine",
     early_stop: bool = True,
     seed: int | None = 0,
-    batch_size: int = 1000,
+    batch_size: int = 256,
+    progress: bool = False,
 ) -> AttackResult:
     """Returns projected gradient descent's result within the eps-ball of `norm`.
 
@@ -195,10 +193,11 @@ def pgd(
     and the pixel box after each. The cosine schedule starts at twice that size and decays to 0
     (measured: a few tenths of a percent more images fooled than constant steps on MNIST). early_stop freezes an image once it is fooled (smallest perturbation found);
     without it every image takes all steps (strongest loss, as adversarial training wants).
-    seed=None draws the random start from torch's global generator.
+    seed=None draws the random start from torch's global generator. The model runs in eval mode
+    (and is left as it was found), `batch_size` images at a time.
     """
     start = time.perf_counter()
-    _check_common(model, images, labels, eps, norm, targets)
+    _check_common(model, images, labels, eps, norm, targets, batch_size)
     check_positive_int(steps, "steps")
     if schedule not in SCHEDULES:
         raise NetscopeError(f"schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
@@ -224,11 +223,11 @@ def pgd(
             generator=generator,
         )
 
-    with eval_mode(model):
-        adversarial = batched(
-            attack, batch_size, images, labels.to(images.device), _dev(targets, images)
-        )
-    return make_result(f"pgd-{norm}", model, images, adversarial, labels, targets, start)
+    y, t = labels.to(images.device), _dev(targets, images)
+    adversarial = batched(attack, batch_size, images, y, t, desc="pgd", progress=progress)
+    return make_result(
+        f"pgd-{norm}", model, images, adversarial, labels, targets, start, batch_size
+    )
 
 
 def _take(t: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
@@ -252,7 +251,15 @@ class PGDOptions:
 
 
 def _fgsm_job(job: AttackJob) -> AttackResult:
-    return fgsm(job.model, job.images, job.labels, job.eps, targets=job.targets, norm=job.norm)
+    return fgsm(
+        job.model,
+        job.images,
+        job.labels,
+        job.eps,
+        targets=job.targets,
+        norm=job.norm,
+        progress=job.progress,
+    )
 
 
 def _pgd_job(job: AttackJob) -> AttackResult:
@@ -264,6 +271,7 @@ def _pgd_job(job: AttackJob) -> AttackResult:
         norm=job.norm,
         targets=job.targets,
         seed=job.seed,
+        progress=job.progress,
         **asdict(job.options),
     )
 

@@ -19,11 +19,12 @@ from scipy.optimize import fmin_l_bfgs_b
 from torch import nn
 from tqdm import tqdm
 
-from netscope.attack.checks import check_images, check_labels, check_positive_int, check_targets
+from netscope.attack.checks import check_labels, check_targets
 from netscope.attack.extras import norm_histogram
-from netscope.attack.result import AttackResult, batched, eval_mode, make_result
+from netscope.attack.result import AttackResult, batched, make_result
 from netscope.attack.spec import AttackJob, AttackSpec
 from netscope.errors import NetscopeError
+from netscope.guard import check_fits, check_images, check_positive_int, guarded
 
 
 def runner_up(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -85,6 +86,7 @@ def _lbfgs_batch(model, x0, targets, c_init, search_steps, max_iter, progress):
     return best
 
 
+@guarded
 def lbfgs(
     model: nn.Module,
     images: torch.Tensor,
@@ -94,7 +96,7 @@ def lbfgs(
     c_init: float = 1.0,
     search_steps: int = 10,
     max_iter: int = 50,
-    batch_size: int = 1000,
+    batch_size: int = 256,
     progress: bool = False,
 ) -> AttackResult:
     """Returns the box-constrained L-BFGS attack's result (Szegedy et al. 2014).
@@ -102,34 +104,29 @@ def lbfgs(
     Aims at `targets` (default: each image's runner-up class). `search_steps` rounds of the
     line search on c (×10 until bracketed, then bisection in log-space), each an L-BFGS-B solve
     of at most `max_iter` iterations; images never solved keep their clean pixels. One L-BFGS-B run
-    serves a whole batch, so large batches are much faster per image than small ones.
+    serves a batch of `batch_size` images (which bounds memory), so large batches are much faster
+    per image than small ones. The model runs in eval mode (and is left as it was found).
     """
     start = time.perf_counter()
-    check_images(images)
+    check_images(images, pixels=True)
     check_labels("labels", labels, len(images))
     check_positive_int(search_steps, "search_steps")
     check_positive_int(max_iter, "max_iter")
+    check_positive_int(batch_size, "batch_size")
     if not c_init > 0:
         raise NetscopeError(f"c_init {c_init!r}: expected a number > 0")
     labels_dev = labels.to(images.device)
-    with eval_mode(model):
-        if targets is None:
-            chosen = batched(lambda x, y: runner_up(model, x, y), 1000, images, labels_dev)
-        else:
-            num_classes = _num_classes(model, images)
-            check_targets(targets, labels_dev, num_classes)
-            chosen = targets.to(images.device)
+    check_targets(targets, labels_dev, check_fits(model, images))
+    if targets is None:
+        chosen = batched(lambda x, y: runner_up(model, x, y), batch_size, images, labels_dev)
+    else:
+        chosen = targets.to(images.device)
 
-        def attack(x, t):
-            return _lbfgs_batch(model, x, t, c_init, search_steps, max_iter, progress)
+    def attack(x, t):
+        return _lbfgs_batch(model, x, t, c_init, search_steps, max_iter, progress)
 
-        adversarial = batched(attack, batch_size, images, chosen)
-    return make_result("lbfgs", model, images, adversarial, labels, chosen, start)
-
-
-def _num_classes(model: nn.Module, images: torch.Tensor) -> int:
-    with torch.no_grad():
-        return model(images[:1]).shape[1]
+    adversarial = batched(attack, batch_size, images, chosen, desc="L-BFGS", progress=progress)
+    return make_result("lbfgs", model, images, adversarial, labels, chosen, start, batch_size)
 
 
 # ---------------------------------------------------------------- as the pipeline runs it

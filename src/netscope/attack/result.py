@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from netscope.display import Shows
 
@@ -87,20 +88,13 @@ class AttackResult(Shows):
         }
 
 
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Puts `model` in eval mode for the duration of the block and restores its mode after."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
+# images per forward pass where only predictions are needed (no graph is kept)
+CLASSIFY_BATCH = 256
 
 
 @torch.no_grad()
 def classify(
-    model: nn.Module, images: torch.Tensor, batch_size: int = 1000
+    model: nn.Module, images: torch.Tensor, batch_size: int = CLASSIFY_BATCH
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Returns (predicted class, its softmax probability) for pixel images, in batches."""
     preds, probs = [], []
@@ -122,13 +116,19 @@ def is_success(
 
 
 def batched(
-    attack: Callable[..., torch.Tensor], batch_size: int, *tensors: torch.Tensor | None
+    attack: Callable[..., torch.Tensor],
+    batch_size: int,
+    *tensors: torch.Tensor | None,
+    desc: str = "attack",
+    progress: bool = False,
 ) -> torch.Tensor:
-    """Returns attack(*batch) over consecutive batches of the tensors, concatenated (None passes)."""
+    """Returns attack(*batch) over consecutive batches of the tensors, concatenated (None passes);
+    a progress bar counts the batches when `progress`."""
     n = len(tensors[0])
+    starts = range(0, n, batch_size)
     parts = [
         attack(*(t[s : s + batch_size] if t is not None else None for t in tensors))
-        for s in range(0, n, batch_size)
+        for s in tqdm(starts, desc=desc, disable=not progress, file=sys.stderr)
     ]
     return torch.cat(parts) if parts else tensors[0].clone()
 
@@ -141,11 +141,12 @@ def make_result(
     labels: torch.Tensor | None,
     targets: torch.Tensor | None,
     start: float,
+    batch_size: int = CLASSIFY_BATCH,
 ) -> AttackResult:
-    """Returns the AttackResult for finished adversarial images (timed from `start`)."""
-    with eval_mode(model):
-        original_pred, original_prob = classify(model, images)
-        adversarial_pred, adversarial_prob = classify(model, adversarial)
+    """Returns the AttackResult for finished adversarial images (timed from `start`),
+    classifying them `batch_size` at a time."""
+    original_pred, original_prob = classify(model, images, batch_size)
+    adversarial_pred, adversarial_prob = classify(model, adversarial, batch_size)
     labels = original_pred if labels is None else labels.to(images.device)
     targets = None if targets is None else targets.to(images.device)
     return AttackResult(

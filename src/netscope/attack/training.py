@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from netscope.attack.checks import check_eps, check_positive_int
+from netscope.attack.checks import check_eps
 from netscope.attack.gradient import fgsm_pixels, pgd_pixels
-from netscope.attack.result import eval_mode
 from netscope.errors import NetscopeError
+from netscope.guard import check_positive_int, eval_mode
 from netscope.models import Normalized
 
 METHODS = ("fgsm", "pgd")

@@ -1,9 +1,13 @@
 """Universal adversarial perturbations (Moosavi-Dezfooli et al. 2017): one image-agnostic v that
 changes the prediction of most images, built by adding DeepFool steps and projecting onto ‖v‖ ≤ xi.
 
-The paper visits images one at a time; here each visit is a mini-batch: DeepFool runs on the
-batch's not-yet-fooled images at once and v moves by the mean of their steps before the projection
-(measured on MNIST: steadier and stronger than their sum, which overshoots and oscillates).
+The paper visits images one at a time: v ← P(v + Δvᵢ), Δvᵢ the DeepFool step that sends xᵢ + v
+across its boundary. Here DeepFool runs on a mini-batch's not-yet-fooled images at once (from the
+same v), then v takes their steps one after another, projected after each, as the paper's loop
+does; with batch_size=1 it is the paper's loop exactly. An earlier version moved v by the mean of
+the batch's steps: their directions partly cancel, and on few images v hardly moved (lecture CNN,
+200 digits, xi 4, 5 passes, batches of 8: held-out fooling rate 14 % with the mean, 22 % now, the
+same time; a ResNet-style model on 8 images: 0 % against ART's 88 %, bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -17,14 +21,15 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from netscope.attack.checks import check_eps, check_images, check_norm, check_positive_int
+from netscope.attack.checks import check_eps, check_norm
 from netscope.attack.deepfool import deepfool
 from netscope.attack.gradient import project
 from netscope.attack.plots import pick_examples, pyplot, show
-from netscope.attack.result import AttackResult, classify, eval_mode, make_result
+from netscope.attack.result import AttackResult, classify, make_result
 from netscope.attack.spec import AttackJob, AttackSpec
 from netscope.display import Shows, figure_of
 from netscope.errors import NetscopeError
+from netscope.guard import check_fits, check_images, check_positive_int, guarded
 from netscope.png import save_png
 from netscope.record import Figure
 
@@ -51,14 +56,22 @@ class UniversalResult(Shows):
         )
 
 
+@guarded
 def fooling_rate(model: nn.Module, images: torch.Tensor, perturbation: torch.Tensor) -> float:
-    """Returns the share of images whose predicted class changes when v is added (and clipped)."""
-    with eval_mode(model):
-        clean, _ = classify(model, images)
-        moved, _ = classify(model, (images + perturbation).clamp(0, 1))
-    return float((clean != moved).float().mean()) if len(images) else 0.0
+    """Returns the share of images whose predicted class changes when v is added (and clipped).
+    The model runs in eval mode (and is left as it was found)."""
+    check_images(images, pixels=True)
+    check_fits(model, images)
+    return _fooling_rate(model, images, perturbation)
 
 
+def _fooling_rate(model: nn.Module, images: torch.Tensor, perturbation: torch.Tensor) -> float:
+    clean, _ = classify(model, images)
+    moved, _ = classify(model, (images + perturbation.to(images.device)).clamp(0, 1))
+    return float((clean != moved).float().mean())
+
+
+@guarded
 def universal_perturbation(
     model: nn.Module,
     images: torch.Tensor,
@@ -74,25 +87,29 @@ def universal_perturbation(
     progress: bool = False,
 ) -> UniversalResult:
     """Returns a universal perturbation of size ≤ xi that fools `target_rate` of `images`
-    (or the best reached in `max_passes` passes over them, in a seeded random order)."""
+    (or the best reached in `max_passes` passes over them, in a seeded random order).
+
+    Each visit runs DeepFool on `batch_size` images (which bounds memory). The model runs in
+    eval mode (and is left as it was found).
+    """
     start = time.perf_counter()
-    check_images(images)
+    check_images(images, pixels=True)
     check_eps(xi, "xi")
     check_norm(norm)
     check_positive_int(max_passes, "max_passes")
     check_positive_int(batch_size, "batch_size")
     if not 0 < target_rate <= 1:
         raise NetscopeError(f"target_rate {target_rate!r}: expected a fraction in (0, 1]")
+    check_fits(model, images)
     generator = torch.Generator().manual_seed(seed)
-    with eval_mode(model):
-        clean, _ = classify(model, images)
+    clean, _ = classify(model, images)
     v = best = torch.zeros_like(images[0])
     history: list[float] = []
     for _ in tqdm(range(max_passes), desc="universal", disable=not progress, file=sys.stderr):
         order = torch.randperm(len(images), generator=generator).to(images.device)
         for index in order.split(batch_size):
             v = _visit(model, images[index], clean[index], v, xi, norm, overshoot, max_iter)
-        history.append(fooling_rate(model, images, v))
+        history.append(_fooling_rate(model, images, v))
         if history[-1] >= max(history):
             best = v  # the rate can dip after a pass; keep the best perturbation seen
         if history[-1] >= target_rate:
@@ -103,8 +120,7 @@ def universal_perturbation(
 
 def _visit(model, images, clean, v, xi, norm, overshoot, max_iter) -> torch.Tensor:
     moved = (images + v).clamp(0, 1)
-    with eval_mode(model):
-        still, _ = classify(model, moved)
+    still, _ = classify(model, moved)
     keep = still == clean
     if not keep.any():
         return v
@@ -114,18 +130,23 @@ def _visit(model, images, clean, v, xi, norm, overshoot, max_iter) -> torch.Tens
     done = step.success
     if not done.any():
         return v
-    return project(v + step.perturbation[done].mean(0, keepdim=True), xi, norm)[0]
+    for step_of_one in step.perturbation[done]:
+        v = project((v + step_of_one)[None], xi, norm)[0]
+    return v
 
 
+@guarded
 def apply_universal(
     model: nn.Module,
     images: torch.Tensor,
     perturbation: torch.Tensor,
     labels: torch.Tensor | None = None,
 ) -> AttackResult:
-    """Returns the AttackResult of adding one perturbation to every image (clipped to [0, 1])."""
+    """Returns the AttackResult of adding one perturbation to every image (clipped to [0, 1]).
+    The model runs in eval mode (and is left as it was found)."""
     start = time.perf_counter()
-    check_images(images)
+    check_images(images, pixels=True)
+    check_fits(model, images)
     adversarial = (images + perturbation.to(images.device)).clamp(0, 1)
     return make_result("universal", model, images, adversarial, labels, None, start)
 

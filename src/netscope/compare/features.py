@@ -29,7 +29,8 @@ from torch import nn
 from tqdm import tqdm
 
 from netscope.errors import NetscopeError
-from netscope.inspect.hooks import eval_flags, layer_calls, named_layers, resolve_layer, run_to
+from netscope.guard import eval_mode, guarded
+from netscope.inspect.hooks import layer_calls, named_layers, resolve_layer, run_to
 
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.ReLU6)
 
@@ -133,6 +134,7 @@ class GramReader:
         return LayerFeatures(self.gram, torch.cat(self.units), self.size)
 
 
+@guarded
 @torch.inference_mode()
 def layer_features(
     model: nn.Module,
@@ -151,7 +153,7 @@ def layer_features(
     device, in as many passes over the images as `max_units` requires (eval mode)."""
     check_layers(model, layers)
     starts = range(0, len(images), batch_size)
-    with eval_flags(model):
+    with eval_mode(model):
         first = run_to(model, images[:1], layers)
         sizes = {name: flatten_response(out, spatial).shape[1] for name, out in first.items()}
         passes = math.ceil(sum(sizes.values()) / max_units)

@@ -20,6 +20,7 @@ from netscope.compare.measures import Comparison, compare_features
 from netscope.compare.plots import save_heatmaps
 from netscope.device import resolve_device
 from netscope.errors import NetscopeError
+from netscope.guard import guarded
 from netscope.inspect.hooks import layer_names, split_call
 from netscope.record import write_record
 
@@ -72,12 +73,14 @@ class CompareConfig:
         )
 
 
+@guarded
 def compare_models(
     model_a: nn.Module,
     model_b: nn.Module,
     images: torch.Tensor,
     layers_a: list[str] | None = None,
     layers_b: list[str] | None = None,
+    *,
     config: CompareConfig | None = None,
 ) -> Comparison:
     """Returns the Comparison of two models' layers on `images` (pixels for `Normalized` models)."""

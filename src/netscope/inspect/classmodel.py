@@ -11,10 +11,11 @@ import torch
 from torch import nn
 
 from netscope.display import Shows, class_names, figure_of
+from netscope.guard import check_fits, check_positive_int, forward, guarded
 from netscope.inspect.context import Context, save_figure
-from netscope.inspect.hooks import check_targets, forward
+from netscope.inspect.hooks import check_targets
 from netscope.inspect.optimise import Regulariser, ascend
-from netscope.inspect.plots import plt, save, show
+from netscope.inspect.plots import plt, save, show, styled
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
@@ -34,6 +35,7 @@ class ClassModels(Shows):
         return f"ClassModels({len(self.classes)} classes: p(class) from {low:.3f} to {high:.3f})"
 
 
+@guarded
 def class_models(
     model: nn.Module,
     classes,
@@ -44,30 +46,46 @@ def class_models(
     start_value: float = 0.5,
     reg: Regulariser = CLASS_MODEL_REGULARISER,
     seed: int = 0,
+    batch_size: int = 32,
     progress: bool = False,
 ) -> ClassModels:
     """Returns, for each class, an image grown from flat `start_value` grey that maximises the
-    class logit (Simonyan's unnormalised score) under the regulariser, all classes in one batch."""
+    class logit (Simonyan's unnormalised score) under the regulariser.
+
+    The model runs in eval mode (and is left as it was found). Classes are optimised
+    `batch_size` at a time; each image's path is independent of the others in its batch, so the
+    batch size bounds memory without changing the result (up to rounding).
+    """
+    check_positive_int(batch_size, "batch_size")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     start = torch.full((1, *image_shape), start_value, device=device)
-    with torch.no_grad():
-        num_classes = forward(model, start).shape[1]
+    num_classes = check_fits(model, start)
     targets = check_targets(classes, len(torch.as_tensor(classes).reshape(-1)), num_classes, device)
-    start = start.expand(len(targets), *image_shape)
+    chunks = targets.split(batch_size)
+    grown = []
+    for k, chunk in enumerate(chunks):
 
-    def score(images: torch.Tensor) -> torch.Tensor:
-        return forward(model, images).gather(1, targets[:, None])[:, 0]
+        def score(x: torch.Tensor, chunk=chunk) -> torch.Tensor:
+            return forward(model, x).gather(1, chunk[:, None])[:, 0]
 
-    desc = "class models" if progress else None
-    images = ascend(score, start, steps, lr, reg, seed=seed, desc=desc)
+        desc = f"class models {k + 1}/{len(chunks)}" if progress else None
+        grey = start.expand(len(chunk), *image_shape)
+        grown.append(ascend(score, grey, steps, lr, reg, seed=seed, desc=desc))
     with torch.no_grad():
-        probability = forward(model, images).softmax(1).gather(1, targets[:, None])[:, 0]
+        probability = torch.cat(
+            [
+                forward(model, x).softmax(1).gather(1, t[:, None])[:, 0]
+                for x, t in zip(grown, chunks)
+            ]
+        )
+    images = torch.cat(grown)
     return ClassModels(targets, images, probability)
 
 
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_class_models(models: ClassModels, class_names: list[str], columns: int = 5) -> plt.Figure:
     """Returns one optimised image per class with the model's probability for that class."""
     n = len(models.classes)

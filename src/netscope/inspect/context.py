@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 
 from netscope.errors import NetscopeError
+from netscope.guard import forward
 from netscope.inspect import plots
 from netscope.inspect.config import InspectConfig
-from netscope.inspect.hooks import forward
 from netscope.record import Figure
 from netscope.run import Run
 

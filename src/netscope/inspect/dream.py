@@ -15,12 +15,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from netscope.errors import NetscopeError
+from netscope.guard import check_images, guarded
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.filters import conv_layers
-from netscope.inspect.hooks import activations, check_images, resolve_layer, run_to
+from netscope.inspect.hooks import activations, resolve_layer, run_to
 from netscope.inspect.optimise import few_threads_for_small
 from netscope.inspect.photos import PHOTOS, load_photo
-from netscope.inspect.plots import plt, show
+from netscope.inspect.plots import plt, show, styled
 from netscope.inspect.receptive import receptive_field
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
@@ -67,6 +68,7 @@ def dream_steps(
     return images
 
 
+@guarded
 def deep_dream(
     model: nn.Module,
     images: torch.Tensor,
@@ -81,8 +83,9 @@ def deep_dream(
     progress: bool = False,
 ) -> torch.Tensor:
     """Returns the dreamed images (same shape as `images`): the smallest octave is dreamed first,
-    and the detail it adds is carried up to each larger one."""
-    check_images(images)
+    and the detail it adds is carried up to each larger one. The model runs in eval mode (and is
+    left as it was found)."""
+    check_images(images, pixels=True)
     if octaves < 1 or scale <= 1:
         raise NetscopeError(f"deep dream: octaves ({octaves}) must be >= 1 and scale ({scale}) > 1")
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -100,6 +103,7 @@ def deep_dream(
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_dream(
     before: torch.Tensor, after: torch.Tensor, titles: list[str], layer: str
 ) -> plt.Figure:

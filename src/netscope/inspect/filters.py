@@ -6,9 +6,10 @@ import torch
 from torch import nn
 
 from netscope.errors import NetscopeError
+from netscope.guard import guarded
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import layer_names, resolve_layer
-from netscope.inspect.plots import matplotlib, mosaic, plt
+from netscope.inspect.plots import matplotlib, mosaic, plt, styled
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
@@ -19,8 +20,10 @@ def conv_layers(model: nn.Module) -> list[str]:
     return [name for name in names if isinstance(resolve_layer(model, name)[1], nn.Conv2d)]
 
 
+@guarded
 def filters(model: nn.Module, layer: str | None = None) -> tuple[str, torch.Tensor]:
-    """Returns the layer's name and its kernels, out×in×kh×kw (default: the first Conv2d)."""
+    """Returns the layer's name and a copy of its kernels, out×in×kh×kw (default: the first
+    Conv2d)."""
     if layer is None:
         convs = conv_layers(model)
         if not convs:
@@ -35,12 +38,13 @@ def filters(model: nn.Module, layer: str | None = None) -> tuple[str, torch.Tens
             f"filters: layer {layer!r} ({type(module).__name__}) has no 4-d kernel "
             f"(convolutional layers: {', '.join(conv_layers(model)) or 'none'})"
         )
-    return layer, weight.detach()
+    return layer, weight.detach().clone()
 
 
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_filters(layer: str, weights: torch.Tensor, columns: int = 8) -> plt.Figure:
     """Returns every kernel of a conv layer on one shared diverging colour scale (0 = white); a
     kernel with several input channels shows them side by side."""

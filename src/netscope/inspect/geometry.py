@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from netscope.inspect.hooks import StopPass, eval_flags, forward
+from netscope.guard import eval_mode, forward
+from netscope.inspect.hooks import StopPass
 
 
 @dataclass(frozen=True)
@@ -342,7 +343,7 @@ def trace_fields(
     image = torch.zeros(1, *image_shape, device=device)
     tracer.set(image, Field())
     try:
-        with eval_flags(model), torch.no_grad(), tracer:
+        with eval_mode(model), torch.no_grad(), tracer:
             forward(model, image)
     except StopPass:
         pass

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from netscope.display import Shows, figure_of
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.filters import filters
-from netscope.inspect.plots import matplotlib, mosaic, plt, save
+from netscope.inspect.plots import matplotlib, mosaic, plt, save, styled
 from netscope.inspect.projection import (
     METHOD_TITLES,
     show_tiles,
@@ -110,6 +110,7 @@ def unit_growth(
 # ---------------------------------------------------------------- figures
 
 
+@styled
 def plot_growth(growth: Growth) -> plt.Figure:
     """Returns one row per unit: at each epoch its strongest patch (grey) beside that
     activation's projection (red +, blue −, each scaled to its own largest |value|)."""
@@ -156,6 +157,7 @@ def draw_filters(ax, weights: torch.Tensor) -> float:
     return limit
 
 
+@styled
 def plot_filter_strip(layer: str, epochs: Sequence[int], weights: torch.Tensor) -> plt.Figure:
     """Returns the layer's kernels at each of `epochs` side by side (E×out×in×kh×kw weights),
     each epoch on its own symmetric scale."""
@@ -167,6 +169,7 @@ def plot_filter_strip(layer: str, epochs: Sequence[int], weights: torch.Tensor) 
     return fig
 
 
+@styled
 def filter_frames(layer: str, epochs: Sequence[int], weights: torch.Tensor) -> list[Image.Image]:
     """Returns one picture per epoch of the layer's kernels, all the same size (GIF frames)."""
     frames = []

@@ -1,5 +1,5 @@
 """The one layer resolver and layer capture that inspect, attack, compare and the web page share,
-and the input checks every analysis shares.
+and the target check of the inspect methods (the image checks are in netscope.guard).
 
 Layers are named by `named_modules()`. For a `Normalized` wrapper (what `Run.pixel_model()`
 returns) the inner model's names work too: "conv1" means "model.conv1".
@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from netscope.errors import NetscopeError
+from netscope.guard import check_images, eval_mode, forward, guarded
 from netscope.models import Normalized
 
 FUNCTIONAL_NOTE = (
@@ -84,19 +84,6 @@ def resolve_layer(model: nn.Module, name: str) -> tuple[str, nn.Module]:
     )
 
 
-def check_images(images: torch.Tensor, shape: Sequence[int] | None = None) -> torch.Tensor:
-    """Returns `images` if they are a float N×C×H×W tensor (of `shape` C×H×W when given)."""
-    expected = "N×" + "×".join(map(str, shape)) if shape else "N×C×H×W"
-    ok = isinstance(images, torch.Tensor) and images.ndim == 4 and images.is_floating_point()
-    ok = ok and len(images) > 0
-    if not ok or (shape is not None and tuple(images.shape[1:]) != tuple(shape)):
-        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise NetscopeError(
-            f"images: expected a float tensor {expected} of pixels in [0, 1], got {got}"
-        )
-    return images
-
-
 def check_targets(targets, n: int, num_classes: int, device: torch.device) -> torch.Tensor:
     """Returns `targets` (an int or one class per image) as an int64 tensor of length `n`."""
     targets = torch.as_tensor(targets, dtype=torch.int64, device=device).reshape(-1)
@@ -111,19 +98,6 @@ def check_targets(targets, n: int, num_classes: int, device: torch.device) -> to
             f"0..{num_classes - 1})"
         )
     return targets
-
-
-def forward(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Returns `model(images)`, turning a shape mismatch into a NetscopeError."""
-    try:
-        return model(images)
-    except RuntimeError as err:
-        if "shape" not in str(err) and "size" not in str(err):
-            raise
-        raise NetscopeError(
-            f"images of size {'×'.join(map(str, images.shape[1:]))} (C×H×W) do not fit the model "
-            f"({str(err).splitlines()[0]})"
-        ) from None
 
 
 Keep = Callable[[str, torch.Tensor], torch.Tensor]
@@ -207,6 +181,7 @@ def run_to(
     return captured.check()
 
 
+@guarded
 def activations(
     model: nn.Module, images: torch.Tensor, layers: list[str], batch_size: int = 500
 ) -> dict[str, torch.Tensor]:
@@ -224,18 +199,6 @@ def activations(
             keep = functools.partial(into, start=start)
             run_to(model, images[start : start + batch_size], layers, keep)
     return {name: found[name] for name in layers}
-
-
-@contextmanager
-def eval_flags(model: nn.Module) -> Iterator[nn.Module]:
-    """Yields `model` in eval mode and restores every module's own training flag after."""
-    flags = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, flag in flags:
-            module.training = flag
 
 
 def layer_calls(model: nn.Module, image_shape: Sequence[int]) -> list[str]:
@@ -257,7 +220,7 @@ def layer_calls(model: nn.Module, image_shape: Sequence[int]) -> list[str]:
     ]
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     try:
-        with eval_flags(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             forward(model, torch.zeros(1, *image_shape, device=device))
     finally:
         for handle in handles:

@@ -11,12 +11,13 @@ from torch import nn
 
 from netscope.display import Shows, class_names, figure_of
 from netscope.errors import NetscopeError
+from netscope.guard import check_fits, check_images, check_positive_int, forward, guarded
 from netscope.inspect.classmodel import CLASS_MODEL_REGULARISER
 from netscope.inspect.context import Context, class_index, save_figure
-from netscope.inspect.hooks import check_images, check_targets, forward
+from netscope.inspect.hooks import check_targets
 from netscope.inspect.optimise import Regulariser, ascend
 from netscope.inspect.photos import PHOTOS, load_photo
-from netscope.inspect.plots import plt, save, show
+from netscope.inspect.plots import plt, save, show, styled
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
@@ -46,6 +47,7 @@ def frame_steps(steps: int, frames: int, device=None) -> torch.Tensor:
     return torch.cat([torch.zeros(1, device=device), later]).round().long()
 
 
+@guarded
 def morph(
     model: nn.Module,
     images: torch.Tensor,
@@ -59,28 +61,34 @@ def morph(
     progress: bool = False,
 ) -> Morph:
     """Returns `frames` frames of each image's path toward its target class with the model's
-    probabilities: the start image, then geometrically spaced steps (most change comes early)."""
-    check_images(images)
-    with torch.no_grad():
-        num_classes = forward(model, images[:1]).shape[1]
-    targets = check_targets(targets, len(images), num_classes, images.device)
-    path: list[torch.Tensor] = []
+    probabilities: the start image, then geometrically spaced steps (most change comes early).
+    The model runs in eval mode (and is left as it was found); only the kept frames are stored."""
+    check_images(images, pixels=True)
+    check_positive_int(steps, "steps")
+    targets = check_targets(targets, len(images), check_fits(model, images), images.device)
+    chosen = frame_steps(steps, frames, images.device)
+    wanted = set(chosen.tolist())
+    kept: dict[int, torch.Tensor] = {}
+
+    def keep(step: int, x: torch.Tensor) -> None:
+        if step in wanted:
+            kept[step] = x
 
     def score(x: torch.Tensor) -> torch.Tensor:
         return forward(model, x).gather(1, targets[:, None])[:, 0]
 
     desc = "morph" if progress else None
-    ascend(score, images, steps, lr, reg, seed, on_step=lambda _s, x: path.append(x), desc=desc)
-    chosen = frame_steps(steps, frames, images.device)
-    kept = torch.stack([path[k] for k in chosen.tolist()], dim=1)  # N×F×C×H×W
+    ascend(score, images, steps, lr, reg, seed, on_step=keep, desc=desc)
+    path = torch.stack([kept[k] for k in chosen.tolist()], dim=1)  # N×F×C×H×W
     with torch.no_grad():
-        probs = forward(model, kept.flatten(0, 1)).softmax(1).unflatten(0, kept.shape[:2])
-    return Morph(targets, kept, chosen.expand(len(images), -1), probs)
+        probs = forward(model, path.flatten(0, 1)).softmax(1).unflatten(0, path.shape[:2])
+    return Morph(targets, path, chosen.expand(len(images), -1), probs)
 
 
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_morph(morphs: Morph, sources: list[str], class_names: list[str]) -> plt.Figure:
     """Returns each morph's frames with the step, the target's probability and the top class."""
     n, frames = morphs.frames.shape[:2]

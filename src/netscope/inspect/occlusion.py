@@ -8,27 +8,33 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from netscope.errors import NetscopeError
+from netscope.guard import check_fits, check_images, check_positive_int, forward, guarded
 from netscope.inspect.context import Context, save_figure
-from netscope.inspect.hooks import check_images, check_targets, forward
-from netscope.inspect.plots import plt, show
+from netscope.inspect.hooks import check_targets
+from netscope.inspect.plots import plt, show, styled
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
 
-def occluder_masks(height: int, width: int, window: int, stride: int, device) -> torch.Tensor:
-    """Returns P×1×H×W masks, 1 inside the square, for the centres on a `stride` grid (row-major)."""
+def occluder_centres(height: int, width: int, stride: int, device) -> torch.Tensor:
+    """Returns the P×2 (row, column) centres of the square on a `stride` grid (row-major)."""
     rows = torch.arange(0, height, stride, device=device)
     cols = torch.arange(0, width, stride, device=device)
-    centres = torch.cartesian_prod(rows, cols)
+    return torch.cartesian_prod(rows, cols)
+
+
+def occluder_masks(centres: torch.Tensor, height: int, width: int, window: int) -> torch.Tensor:
+    """Returns P×1×H×W masks, True inside the `window`-sized square around each of the P
+    centres."""
     top_left = centres - window // 2
-    y = torch.arange(height, device=device)
-    x = torch.arange(width, device=device)
+    y = torch.arange(height, device=centres.device)
+    x = torch.arange(width, device=centres.device)
     inside_y = (y >= top_left[:, :1]) & (y < top_left[:, :1] + window)  # P×H
     inside_x = (x >= top_left[:, 1:]) & (x < top_left[:, 1:] + window)  # P×W
-    masks = (inside_y[:, :, None] & inside_x[:, None, :]).float()
-    return masks[:, None]
+    return (inside_y[:, :, None] & inside_x[:, None, :])[:, None]
 
 
+@guarded
 def occlusion(
     model: nn.Module,
     images: torch.Tensor,
@@ -37,26 +43,34 @@ def occlusion(
     window: int = 7,
     stride: int = 1,
     value: float = 0.5,
-    batch_size: int = 1024,
+    batch_size: int = 256,
     progress: bool = False,
 ) -> torch.Tensor:
     """Returns N×H×W: the softmax probability of each image's target class with a `window`-sized
     square of grey `value` centred on each pixel (computed every `stride` pixels; each computed
-    value fills its stride×stride cell). All positions of an image go through in few batches."""
+    value fills its stride×stride cell).
+
+    The model runs in eval mode and is left as it was found. At most `batch_size` occluded images
+    (and their masks, made batch by batch) are in memory at once.
+    """
     check_images(images)
     if window < 1 or stride < 1:
         raise NetscopeError(f"occlusion: window ({window}) and stride ({stride}) must be >= 1")
+    check_positive_int(batch_size, "batch_size")
     n, _, height, width = images.shape
-    masks = occluder_masks(height, width, window, stride, images.device)
+    targets = check_targets(targets, n, check_fits(model, images), images.device)
+    centres = occluder_centres(height, width, stride, images.device)
+    chunks = centres.split(batch_size)
     maps = torch.empty(n, height, width, device=images.device)
-    with torch.no_grad():
-        num_classes = forward(model, images[:1]).shape[1]
-        targets = check_targets(targets, n, num_classes, images.device)
-        for index in tqdm(range(n), desc="occlusion", disable=not progress):
+    bar = tqdm(total=n * len(chunks), desc="occlusion", disable=not progress)
+    with torch.no_grad(), bar:
+        for index in range(n):
             probs = []
-            for chunk in masks.split(batch_size):
-                occluded = images[index] * (1 - chunk) + value * chunk
+            for chunk in chunks:
+                masks = occluder_masks(chunk, height, width, window)
+                occluded = torch.where(masks, value, images[index])
                 probs.append(forward(model, occluded).softmax(1)[:, targets[index]])
+                bar.update()
             grid = torch.cat(probs).reshape(len(range(0, height, stride)), -1)
             full = grid.repeat_interleave(stride, 0).repeat_interleave(stride, 1)
             maps[index] = full[:height, :width]
@@ -66,6 +80,7 @@ def occlusion(
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_occlusion(
     images: torch.Tensor, maps: torch.Tensor, titles: list[str], window: int
 ) -> plt.Figure:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from netscope.inspect.fourier import from_spectrum, to_spectrum
-from netscope.threads import one_cpu_thread
+from netscope.threads import few_threads_for_small
 
 
 @dataclass
@@ -25,11 +25,6 @@ class Regulariser:
     jitter: int = 0  # shift the image by up to this many pixels before each step
     blur_every: int = 0  # blur with a 3×3 Gaussian every this many steps (0 = never)
     fourier: bool = False  # ascend on a 1/f-scaled spectrum instead of pixels (no blur, clamp)
-
-
-def few_threads_for_small(images: torch.Tensor, limit: int = 2_000_000):
-    """Returns a context that runs on one CPU thread when `images` are small CPU tensors."""
-    return one_cpu_thread(images.device.type == "cpu" and images.numel() <= limit)
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,7 @@ from netscope.inspect.stage import Stage
 from netscope.inspect.units import STAGE as UNITS
 from netscope.record import write_record
 from netscope.run import Run
+from netscope.threads import small_steps_on_one_thread
 
 STAGES: dict[str, Stage] = {
     stage.name: stage
@@ -49,7 +50,8 @@ STAGES: dict[str, Stage] = {
 
 def run_inspect(run: Run, out: Path, config: InspectConfig | None = None) -> dict:
     """Runs the configured stages on `run`, writes their PNGs and inspect.json into `out`;
-    returns the inspect.json record."""
+    returns the inspect.json record. The image optimisations run small CPU work on one thread
+    (`small_steps_on_one_thread`); torch's thread count is restored exactly afterwards."""
     config = config or InspectConfig()
     out = Path(out)
     torch.manual_seed(config.seed)
@@ -78,12 +80,13 @@ def run_inspect(run: Run, out: Path, config: InspectConfig | None = None) -> dic
     }
     figures, seconds = [], {}
     bar = tqdm(stages, desc="netscope inspect", disable=not config.progress)
-    for stage in bar:
-        bar.set_postfix_str(stage.name)
-        start = time.perf_counter()
-        record[stage.name], new = stage.run(ctx)
-        figures += new
-        seconds[stage.name] = round(time.perf_counter() - start, 2)
+    with small_steps_on_one_thread():
+        for stage in bar:
+            bar.set_postfix_str(stage.name)
+            start = time.perf_counter()
+            record[stage.name], new = stage.run(ctx)
+            figures += new
+            seconds[stage.name] = round(time.perf_counter() - start, 2)
     record["seconds"] = seconds
     record["figures"] = figures
     return write_record(out / "inspect.json", record)

@@ -3,7 +3,9 @@ images into a mosaic, and `save`. Each method's own `plot_*` lives beside the me
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib  # noqa: F401 (the plot_* beside each method take its colormaps from here)
@@ -14,7 +16,21 @@ from matplotlib.figure import Figure
 from netscope.png import pyplot, save_png
 
 plt = pyplot()
-plt.rcParams.update({"font.size": 12, "axes.titlesize": 12, "figure.titlesize": 15})
+
+# the slide-sized text of every inspect figure, set while a figure is drawn (`styled`) so that
+# importing netscope never changes the caller's own matplotlib settings
+STYLE = {"font.size": 12, "axes.titlesize": 12, "figure.titlesize": 15}
+
+
+def styled(plot: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Returns `plot` drawing its figure in the inspect STYLE."""
+
+    @functools.wraps(plot)
+    def in_style(*args, **kwargs) -> Figure:
+        with plt.rc_context(STYLE):
+            return plot(*args, **kwargs)
+
+    return in_style
 
 
 def save(fig: Figure, path: Path, dpi: int = 100) -> Path:

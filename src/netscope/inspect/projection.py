@@ -31,10 +31,10 @@ from torch.overrides import TorchFunctionMode
 
 from netscope.display import Shows, figure_of
 from netscope.errors import NetscopeError
-from netscope.inspect.as_found import eval_mode, frozen
+from netscope.guard import check_images, forward, guarded
 from netscope.inspect.context import Context, save_figure
-from netscope.inspect.hooks import Capture, check_images, forward
-from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt, save
+from netscope.inspect.hooks import Capture
+from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt, save, styled
 from netscope.inspect.receptive import (
     TopPatches,
     crop,
@@ -105,7 +105,7 @@ def _unit_values(
             f"channels (0..{output.shape[1] - 1})"
         )
     rows = torch.arange(len(output), device=output.device)
-    maps = output[rows, channels].flatten(1)  # N×(H·W), or N×1 for a vector layer
+    maps = output[rows, channels].reshape(len(output), -1)  # N×(H·W), or N×1 for a vector layer
     width = output.shape[-1] if output.ndim == 4 else 1
     if positions is None:
         flat = maps.argmax(1)
@@ -115,6 +115,7 @@ def _unit_values(
     return maps[rows, flat]
 
 
+@guarded
 def project(
     model: nn.Module,
     images: torch.Tensor,
@@ -136,7 +137,7 @@ def project(
             f"channels: expected one per image ({len(images)}), got {channels.numel()}"
         )
     pixels = images.detach().clone().requires_grad_(True)
-    with frozen(model), torch.enable_grad(), Capture(model, [layer]) as captured:
+    with Capture(model, [layer]) as captured:
         with _RectifiedBackward(guided):
             forward(model, pixels)
         units = _unit_values(captured.check()[layer], channels, positions, layer)
@@ -174,6 +175,7 @@ def _outside_field(projections: torch.Tensor, corners: torch.Tensor, size) -> fl
     return float(projections.abs().amax(1).masked_fill(inside, 0).max()) if n else 0.0
 
 
+@guarded
 def top_projections(
     model: nn.Module,
     images: torch.Tensor,
@@ -187,28 +189,26 @@ def top_projections(
 ) -> Projections:
     """Returns, for each unit (channel) of `layer` (default: all), its k strongest activations
     over `images` (one per image, as `top_patches` finds them), each projected to pixel space and
-    cropped to the unit's receptive field, beside the patches they come from."""
+    cropped to the unit's receptive field, beside the patches they come from. The model runs
+    in eval mode (and is left as it was found)."""
     check_method(method)
-    with eval_mode(model):
-        top = top_patches(model, images, layer, k=k, batch_size=batch_size, progress=progress)
-        channels = top.values.shape[0]
-        units = list(range(channels)) if units is None else [int(u) for u in units]
-        bad = [u for u in units if not 0 <= u < channels]
-        if bad:
-            raise NetscopeError(
-                f"unit {bad[0]} out of range: layer {layer!r} has {channels} channels"
-            )
-        index = top.image_index[units].reshape(-1)
-        position = top.position[units].reshape(-1, 2)
-        unit_of = torch.tensor(units, device=index.device).repeat_interleave(k)
-        crops, outside = [], 0.0
-        for part in torch.arange(len(index), device=index.device).split(batch_size):
-            full = project(
-                model, images[index[part]], layer, unit_of[part], position[part], method=method
-            )
-            corners = top.field.corners(position[part])
-            crops.append(crop(full, corners, top.field.size, 0.0))
-            outside = max(outside, _outside_field(full, corners, top.field.size))
+    top = top_patches(model, images, layer, k=k, batch_size=batch_size, progress=progress)
+    channels = top.values.shape[0]
+    units = list(range(channels)) if units is None else [int(u) for u in units]
+    bad = [u for u in units if not 0 <= u < channels]
+    if bad:
+        raise NetscopeError(f"unit {bad[0]} out of range: layer {layer!r} has {channels} channels")
+    index = top.image_index[units].reshape(-1)
+    position = top.position[units].reshape(-1, 2)
+    unit_of = torch.tensor(units, device=index.device).repeat_interleave(k)
+    crops, outside = [], 0.0
+    for part in torch.arange(len(index), device=index.device).split(batch_size):
+        full = project(
+            model, images[index[part]], layer, unit_of[part], position[part], method=method
+        )
+        corners = top.field.corners(position[part])
+        crops.append(crop(full, corners, top.field.size, 0.0))
+        outside = max(outside, _outside_field(full, corners, top.field.size))
     crops = torch.cat(crops)
     return Projections(top, method, units, crops.reshape(len(units), k, *crops.shape[1:]), outside)
 
@@ -263,6 +263,7 @@ def show_tiles(ax, tiles: torch.Tensor, signed: bool):
     return ax.imshow(picture, cmap=cmap, vmin=low, vmax=1, interpolation="nearest")
 
 
+@styled
 def plot_projections(
     projections: Projections, units: Sequence[int] | None = None, columns: int = 3
 ) -> plt.Figure:
@@ -290,6 +291,7 @@ def plot_projections(
         y=1.0 + 0.3 / fig.get_figheight(),
     )
     bar = fig.colorbar(image, cax=fig.add_axes([0.3, -0.05, 0.4, 0.025]), orientation="horizontal")
+    bar.set_ticks([-1, -0.5, 0, 0.5, 1])  # fixed: a narrow page would otherwise crowd them
     bar.set_label("projection ÷ the unit's largest |value| (red +, blue −, white 0)")
     return fig
 

@@ -25,11 +25,12 @@ from tqdm.auto import tqdm
 
 from netscope.display import Shows, figure_of
 from netscope.errors import NetscopeError
+from netscope.guard import check_images, guarded
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.filters import conv_layers
 from netscope.inspect.geometry import Field, trace_fields
-from netscope.inspect.hooks import activations, check_images, resolve_layer, split_call
-from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt, save
+from netscope.inspect.hooks import activations, resolve_layer, split_call
+from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt, save, styled
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
@@ -56,6 +57,7 @@ class ReceptiveField:
         return start + position * torch.tensor(self.jump, device=position.device)
 
 
+@guarded
 def receptive_field(model: nn.Module, layer: str, image_shape: tuple[int, ...]) -> ReceptiveField:
     """Returns the receptive field of `layer`'s units for images of `image_shape` (C×H×W),
     traced through every operation of the forward pass; raises NetscopeError where it has none."""
@@ -115,6 +117,7 @@ def crop(
     return padded[index, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
+@guarded
 def top_patches(
     model: nn.Module,
     images: torch.Tensor,
@@ -148,6 +151,7 @@ def top_patches(
     return TopPatches(field, top.T, index.T, position, patches.reshape(c, k, *patches.shape[1:]))
 
 
+@guarded
 def recompute_on_canvas(
     model: nn.Module, image_shape: tuple[int, ...], top: TopPatches, fill: float = 0.0
 ) -> torch.Tensor:
@@ -175,6 +179,7 @@ def recompute_on_canvas(
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_top_patches(top: TopPatches, max_units: int = 64, columns: int = 8) -> plt.Figure:
     """Returns, for each unit (channel), its k best patches as a small mosaic (best first,
     row by row), all units in one image labelled with their number and best activation."""

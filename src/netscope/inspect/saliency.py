@@ -9,34 +9,38 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
+from netscope.guard import check_fits, check_images, check_positive_int, forward, guarded
 from netscope.inspect.context import Context, save_figure
-from netscope.inspect.hooks import check_images, check_targets, forward
-from netscope.inspect.plots import plt, show
+from netscope.inspect.hooks import check_targets
+from netscope.inspect.plots import plt, show, styled
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
 
-def class_scores(model: nn.Module, images: torch.Tensor, targets) -> torch.Tensor:
-    """Returns the logit of each image's target class (N), checking targets against the model."""
-    logits = forward(model, images)
-    targets = check_targets(targets, len(images), logits.shape[1], images.device)
-    return logits.gather(1, targets[:, None])[:, 0]
+def class_scores(model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Returns the logit of each image's target class (N)."""
+    return forward(model, images).gather(1, targets[:, None])[:, 0]
 
 
-def input_gradient(model: nn.Module, images: torch.Tensor, targets) -> torch.Tensor:
+def input_gradient(model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Returns d(target logit)/d(pixels), N×C×H×W (images are independent, so one backward)."""
-    pixels = check_images(images).detach().requires_grad_(True)
-    with torch.enable_grad():
-        (grad,) = torch.autograd.grad(class_scores(model, pixels, targets).sum(), pixels)
+    pixels = images.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(class_scores(model, pixels, targets).sum(), pixels)
     return grad
 
 
+@guarded
 def saliency(model: nn.Module, images: torch.Tensor, targets) -> torch.Tensor:
-    """Returns N×H×W: |d score / d pixel|, the maximum over colour channels."""
+    """Returns N×H×W: |d score / d pixel|, the maximum over colour channels. The model runs in
+    eval mode (and is left as it was found)."""
+    check_images(images)
+    targets = check_targets(targets, len(images), check_fits(model, images), images.device)
     return input_gradient(model, images, targets).abs().amax(dim=1)
 
 
+@guarded
 def integrated_gradients(
     model: nn.Module,
     images: torch.Tensor,
@@ -44,28 +48,37 @@ def integrated_gradients(
     *,
     baseline: torch.Tensor | None = None,
     steps: int = 32,
-    batch_size: int = 1024,
+    batch_size: int = 16,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Returns N×C×H×W: (x − baseline) · the mean gradient at the midpoints of `steps` equal
-    steps from baseline (default black) to x. Its sum approximates score(x) − score(baseline)."""
+    steps from baseline (default black) to x. Its sum approximates score(x) − score(baseline).
+
+    The model runs in eval mode (and is left as it was found). The N·steps path images go
+    through the model `batch_size` at a time (one backward pass each), which bounds memory.
+    """
     check_images(images)
+    check_positive_int(steps, "steps")
+    check_positive_int(batch_size, "batch_size")
     baseline = torch.zeros_like(images) if baseline is None else baseline.expand_as(images)
     n = len(images)
-    with torch.no_grad():
-        num_classes = forward(model, images[:1]).shape[1]
-    targets = check_targets(targets, n, num_classes, images.device)
+    targets = check_targets(targets, n, check_fits(model, images), images.device)
     alphas = (torch.arange(steps, device=images.device) + 0.5) / steps
+    # every (path point, image) pair, point-major; a batch is any run of consecutive pairs
+    pairs = torch.cartesian_prod(torch.arange(steps), torch.arange(n)).to(images.device)
     total = torch.zeros_like(images)
-    for chunk in alphas.split(max(1, batch_size // n)):  # a few path points per backward pass
-        path = baseline[None] + chunk.view(-1, 1, 1, 1, 1) * (images - baseline)[None]
-        grads = input_gradient(model, path.flatten(0, 1), targets.repeat(len(chunk)))
-        total += grads.unflatten(0, (len(chunk), n)).sum(0)
+    for chunk in tqdm(pairs.split(batch_size), desc="integrated gradients", disable=not progress):
+        point, image = chunk.unbind(1)
+        alpha = alphas[point].view(-1, 1, 1, 1)
+        path = baseline[image] + alpha * (images[image] - baseline[image])
+        total.index_add_(0, image, input_gradient(model, path, targets[image]))
     return (images - baseline) * total / steps
 
 
 # ---------------------------------------------------------------- as `netscope inspect` runs it
 
 
+@styled
 def plot_attributions(
     images: torch.Tensor, saliency: torch.Tensor, ig: torch.Tensor, titles: list[str], steps: int
 ) -> plt.Figure:
@@ -97,7 +110,7 @@ def stage(ctx: Context) -> tuple[dict, list[Figure]]:
     """Returns saliency and IG with IG's completeness error (sum of IG vs score gap), and figure."""
     model, images, targets, steps = ctx.model, ctx.images, ctx.targets, ctx.config.ig_steps
     sal = saliency(model, images, targets)
-    ig = integrated_gradients(model, images, targets, steps=steps)
+    ig = integrated_gradients(model, images, targets, steps=steps, progress=ctx.config.progress)
     with torch.no_grad():
         scores = forward(model, images).gather(1, targets[:, None])[:, 0]
         base = forward(model, torch.zeros_like(images)).gather(1, targets[:, None])[:, 0]

@@ -28,11 +28,11 @@ import torch
 from torch import nn
 
 from netscope.errors import NetscopeError
-from netscope.inspect.as_found import frozen
+from netscope.guard import forward, guarded
 from netscope.inspect.context import Context, save_figure
-from netscope.inspect.hooks import Capture, forward
+from netscope.inspect.hooks import Capture
 from netscope.inspect.optimise import Regulariser, ascend
-from netscope.inspect.plots import plt, show
+from netscope.inspect.plots import plt, show, styled
 from netscope.inspect.projection import EXAMPLES, strongest_units, unit_examples
 from netscope.inspect.receptive import (
     ReceptiveField,
@@ -127,6 +127,7 @@ def gram_similarity(output: torch.Tensor, copies: int) -> torch.Tensor:
     return ((cosine.sum(2) - cosine.diagonal(dim1=1, dim2=2)) / (copies - 1)).reshape(-1)
 
 
+@guarded
 def visualise_units(
     model: nn.Module,
     layer: str,
@@ -145,31 +146,31 @@ def visualise_units(
     """Returns `copies` images per unit of `layer` (channel indices, or a U×C tensor of
     directions) that maximise the unit's objective (its mean over positions, or the neuron at
     `position`: (i, j) or "center") less the diversity penalty, grown from grey with a little
-    noise by `steps` of regularised ascent, all units in one batch."""
+    noise by `steps` of regularised ascent, all units in one batch. The model runs in eval mode
+    (and is left as it was found)."""
     if copies < 1:
         raise NetscopeError(f"copies: expected at least 1, got {copies}")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     generator = torch.Generator().manual_seed(seed)
-    with frozen(model):
-        probe = layer_output(model, torch.full((1, *image_shape), 0.5, device=device), layer)
-        directions = as_directions(units, probe.shape[1], layer).to(device)
-        position = neuron_position(position, probe.shape)
-        per_image = directions.repeat_interleave(copies, 0)
-        noise = 0.02 * torch.randn(len(per_image), *image_shape, generator=generator)
-        start = (0.5 + noise).clamp(0, 1).to(device)
+    probe = layer_output(model, torch.full((1, *image_shape), 0.5, device=device), layer)
+    directions = as_directions(units, probe.shape[1], layer).to(device)
+    position = neuron_position(position, probe.shape)
+    per_image = directions.repeat_interleave(copies, 0)
+    noise = 0.02 * torch.randn(len(per_image), *image_shape, generator=generator)
+    start = (0.5 + noise).clamp(0, 1).to(device)
 
-        def score(images: torch.Tensor) -> torch.Tensor:
-            output = layer_output(model, images, layer)
-            value = unit_values(output, per_image, position)
-            scale = value.detach().abs()  # the penalty in units of the objective: scale-free
-            return value - diversity * scale * gram_similarity(seen(output, position), copies)
+    def score(images: torch.Tensor) -> torch.Tensor:
+        output = layer_output(model, images, layer)
+        value = unit_values(output, per_image, position)
+        scale = value.detach().abs()  # the penalty in units of the objective: scale-free
+        return value - diversity * scale * gram_similarity(seen(output, position), copies)
 
-        desc = f"unit images {layer}" if progress else None
-        images = ascend(score, start, steps, lr, reg, seed=seed, desc=desc)
-        with torch.no_grad():
-            output = layer_output(model, images, layer)
-            objective = unit_values(output, per_image, position)
-            similarity = gram_similarity(seen(output, position), copies)
+    desc = f"unit images {layer}" if progress else None
+    images = ascend(score, start, steps, lr, reg, seed=seed, desc=desc)
+    with torch.no_grad():
+        output = layer_output(model, images, layer)
+        objective = unit_values(output, per_image, position)
+        similarity = gram_similarity(seen(output, position), copies)
     shape = (len(directions), copies)
     return UnitImages(
         layer,
@@ -204,6 +205,7 @@ def field_crops(found: UnitImages, field: ReceptiveField) -> torch.Tensor:
     return crops.reshape(*found.images.shape[:2], *crops.shape[1:])
 
 
+@styled
 def plot_units(found: UnitImages, units: list[int], top: TopPatches) -> plt.Figure:
     """Returns one row per unit: its optimised images cropped to the neuron's receptive field
     ("optimization") beside the test patches that excite the unit most ("dataset examples"),
