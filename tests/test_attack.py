@@ -329,3 +329,10 @@ def test_cli_attack_pgd_with_target_and_fool(lecture_run, tmp_path, capsys):
     assert min(fool["results"]["gradient"]["confidence"]) >= 0.99
     assert main(["attack", run, "--method", "pgd", "--eps", "-1"]) == 2
     assert "--eps -1" in capsys.readouterr().err
+
+
+def test_uint8_images_get_told_to_divide_by_255(lecture_run, mnist):
+    images, labels = mnist.test_images[:2], mnist.test_labels[:2]  # what load_dataset holds
+    with pytest.raises(NetscopeError) as caught:
+        deepfool(lecture_run.pixel_model(), images, labels)
+    assert "uint8 pixels: divide by 255 (or use `dataset.float_images()`)" in str(caught.value)

@@ -26,7 +26,6 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from netscope.config import RECIPES, TrainConfig, recipe_config
 from netscope.data import Dataset, load_dataset, shift_images
@@ -44,6 +43,7 @@ from netscope.device import (
 from netscope.errors import NetscopeError
 from netscope.evaluate import error_pct, predict
 from netscope.models import build_model
+from netscope.progress import progress_bar
 from netscope.run import (
     Run,
     claimed,
@@ -274,10 +274,11 @@ def train_epoch(
     shifts = epoch_shifts(config, epoch, n) if config.shift else None
     loss_sum = torch.zeros((), device=tensors.train_inputs.device)
     model.train()
-    bar = tqdm(
+    bar = progress_bar(
         range(steps),
         desc=f"epoch {epoch + 1}/{config.epochs}",
         disable=not (config.progress and procs.writer),
+        log=False,  # in a log, the epoch's own line below says enough
         leave=False,
         file=sys.stderr,
         mininterval=0.5,

@@ -12,8 +12,10 @@ NORMS = ("linf", "l2")
 def check_images(images: torch.Tensor) -> None:
     """Raises NetscopeError unless `images` is a float N×C×H×W batch of pixels in [0, 1]."""
     if not torch.is_tensor(images) or images.ndim != 4 or not images.is_floating_point():
+        uint8 = torch.is_tensor(images) and images.dtype == torch.uint8
+        hint = "uint8 pixels: divide by 255 (or use `dataset.float_images()`); " if uint8 else ""
         raise NetscopeError(
-            f"images: expected a float tensor N×C×H×W of pixels in [0, 1], got "
+            f"images: {hint}expected a float tensor N×C×H×W of pixels in [0, 1], got "
             f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}"
         )
     if len(images) and (images.min() < 0 or images.max() > 1):

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from netscope.attack.checks import check_positive_int
 from netscope.attack.plots import pyplot, show
 from netscope.attack.result import eval_mode
 from netscope.errors import NetscopeError
 from netscope.png import save_png
+from netscope.progress import progress_bar
 
 METHODS = ("gradient", "evolution")
 
@@ -59,7 +59,9 @@ def gradient_ascent(
     optimizer = torch.optim.Adam([x], lr=lr)
     goal = _goal(confidence, x.device)
     taken = 0
-    for taken in tqdm(range(1, steps + 1), desc="fooling", disable=not progress, file=sys.stderr):
+    for taken in progress_bar(
+        range(1, steps + 1), desc="fooling", disable=not progress, file=sys.stderr
+    ):
         log_p = _log_prob(model, x, classes)
         open_ = (log_p.detach() < goal).float()
         if not open_.any():
@@ -84,7 +86,7 @@ def evolve(
     fitness = _log_prob(model, parent, classes)
     goal = _goal(confidence, noise.device)
     generation = 0
-    for generation in tqdm(
+    for generation in progress_bar(
         range(1, steps + 1), desc="evolution", disable=not progress, file=sys.stderr
     ):
         if (fitness >= goal).all():

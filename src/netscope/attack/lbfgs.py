@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import fmin_l_bfgs_b
 from torch import nn
-from tqdm import tqdm
 
 from netscope.attack.checks import check_images, check_labels, check_positive_int, check_targets
 from netscope.attack.extras import norm_histogram
 from netscope.attack.result import AttackResult, batched, eval_mode, make_result
 from netscope.attack.spec import AttackJob, AttackSpec
 from netscope.errors import NetscopeError
+from netscope.progress import progress_bar
 
 
 def runner_up(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -69,7 +69,7 @@ def _lbfgs_batch(model, x0, targets, c_init, search_steps, max_iter, progress):
     c_fail = torch.full_like(c, math.inf)  # smallest c seen to fail
     best = x0.clone()
     best_norm = torch.full_like(c, math.inf)
-    for _ in tqdm(
+    for _ in progress_bar(
         range(search_steps), desc="L-BFGS line search", disable=not progress, file=sys.stderr
     ):
         x = minimise_objective(model, x0, targets, c, max_iter)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from netscope.attack.checks import check_eps, check_images, check_norm, check_positive_int
 from netscope.attack.deepfool import deepfool
@@ -25,6 +24,7 @@ from netscope.attack.result import AttackResult, classify, eval_mode, make_resul
 from netscope.attack.spec import AttackJob, AttackSpec
 from netscope.errors import NetscopeError
 from netscope.png import save_png
+from netscope.progress import progress_bar
 from netscope.record import Figure
 
 
@@ -79,7 +79,9 @@ def universal_perturbation(
         clean, _ = classify(model, images)
     v = best = torch.zeros_like(images[0])
     history: list[float] = []
-    for _ in tqdm(range(max_passes), desc="universal", disable=not progress, file=sys.stderr):
+    for _ in progress_bar(
+        range(max_passes), desc="universal", disable=not progress, file=sys.stderr
+    ):
         order = torch.randperm(len(images), generator=generator).to(images.device)
         for index in order.split(batch_size):
             v = _visit(model, images[index], clean[index], v, xi, norm, overshoot, max_iter)

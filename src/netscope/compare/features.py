@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from netscope.attack.result import eval_mode
 from netscope.errors import NetscopeError
 from netscope.inspect.hooks import capture, forward, layer_names, resolve_layer
+from netscope.progress import progress_bar
 
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.ReLU6)
 
@@ -135,7 +135,9 @@ def layer_features(
     reducers: dict[str, Reducer] = {}
     batches: dict[str, list] = {name: [] for name in layers}
     starts = range(0, len(images), batch_size)
-    bar = tqdm(starts, desc="activations", disable=not progress, leave=False, file=sys.stderr)
+    bar = progress_bar(
+        starts, desc="activations", disable=not progress, leave=False, file=sys.stderr
+    )
     with eval_mode(model), capture(model, layers) as outputs:
         for start in bar:
             outputs.clear()

@@ -21,6 +21,7 @@ from netscope.compare.plots import save_heatmaps
 from netscope.device import resolve_device
 from netscope.errors import NetscopeError
 from netscope.inspect.hooks import layer_names
+from netscope.provenance import weights_of
 from netscope.record import write_record
 
 
@@ -197,6 +198,8 @@ def run_compare(run_a, run_b, out: str | Path, config: CompareConfig | None = No
     record = {
         "run_a": str(run_a.path),
         "b": source_b,
+        "weights_a": weights_of(run_a),
+        "weights_b": None if run_b is None else weights_of(run_b),
         "images": image_phrase,
         **comparison.as_dict(),
         "projected_a": [n for n, f in feats_a.items() if f.projected],

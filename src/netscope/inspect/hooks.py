@@ -47,8 +47,10 @@ def check_images(images: torch.Tensor, shape: Sequence[int] | None = None) -> to
     ok = ok and len(images) > 0
     if not ok or (shape is not None and tuple(images.shape[1:]) != tuple(shape)):
         got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        uint8 = isinstance(images, torch.Tensor) and images.dtype == torch.uint8
+        hint = "uint8 pixels: divide by 255 (or use `dataset.float_images()`); " if uint8 else ""
         raise NetscopeError(
-            f"images: expected a float tensor {expected} of pixels in [0, 1], got {got}"
+            f"images: {hint}expected a float tensor {expected} of pixels in [0, 1], got {got}"
         )
     return images
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from netscope.errors import NetscopeError
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import check_images, check_targets, forward
 from netscope.inspect.plots import plt, show
 from netscope.inspect.stage import Stage
+from netscope.progress import progress_bar
 from netscope.record import Figure
 
 
@@ -52,7 +52,7 @@ def occlusion(
     with torch.no_grad():
         num_classes = forward(model, images[:1]).shape[1]
         targets = check_targets(targets, n, num_classes, images.device)
-        for index in tqdm(range(n), desc="occlusion", disable=not progress):
+        for index in progress_bar(range(n), desc="occlusion", disable=not progress):
             probs = []
             for chunk in masks.split(batch_size):
                 occluded = images[index] * (1 - chunk) + value * chunk

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from netscope.progress import progress_bar
 from netscope.threads import one_cpu_thread
 
 
@@ -61,7 +61,7 @@ def ascend(
     images = start.detach().clone().requires_grad_(True)
     optimiser = torch.optim.Adam([images], lr=lr)
     with few_threads_for_small(images):
-        for step in tqdm(range(steps), desc=desc, disable=desc is None, leave=False):
+        for step in progress_bar(range(steps), desc=desc, disable=desc is None, leave=False):
             if on_step:
                 on_step(step, images.detach().clone())
             dy, dx = torch.randint(-reg.jitter, reg.jitter + 1, (2,), generator=generator).tolist()

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from netscope.device import resolve_device
 from netscope.errors import NetscopeError
@@ -24,6 +23,8 @@ from netscope.inspect.occlusion import STAGE as OCCLUSION
 from netscope.inspect.receptive import STAGE as TOP_PATCHES
 from netscope.inspect.saliency import STAGE as SALIENCY
 from netscope.inspect.stage import Stage
+from netscope.progress import progress_bar
+from netscope.provenance import weights_of
 from netscope.record import write_record
 from netscope.run import Run
 
@@ -54,6 +55,7 @@ def run_inspect(run: Run, out: Path, config: InspectConfig | None = None) -> dic
     record: dict = {
         "run": str(run.path),
         "checkpoint": run.checkpoint,
+        "weights": weights_of(run),
         "device": str(ctx.test.device),
         "config": dataclasses.asdict(config),
         "examples": {
@@ -63,7 +65,7 @@ def run_inspect(run: Run, out: Path, config: InspectConfig | None = None) -> dic
         },
     }
     figures, seconds = [], {}
-    bar = tqdm(stages, desc="netscope inspect", disable=not config.progress)
+    bar = progress_bar(stages, desc="netscope inspect", disable=not config.progress)
     for stage in bar:
         bar.set_postfix_str(stage.name)
         start = time.perf_counter()

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from netscope.errors import NetscopeError
 from netscope.inspect.context import Context, save_figure
@@ -26,6 +25,7 @@ from netscope.inspect.filters import conv_layers
 from netscope.inspect.hooks import activations, check_images, forward, resolve_layer
 from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt
 from netscope.inspect.stage import Stage
+from netscope.progress import progress_bar
 from netscope.record import Figure
 
 KERNEL_LAYERS = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
@@ -172,7 +172,9 @@ def top_patches(
     check_images(images)
     field = receptive_field(model, layer, tuple(images.shape[1:]))
     best_values, best_flat = [], []
-    for batch in tqdm(images.split(batch_size), desc=f"top patches {layer}", disable=not progress):
+    for batch in progress_bar(
+        images.split(batch_size), desc=f"top patches {layer}", disable=not progress
+    ):
         out = activations(model, batch, [layer], batch_size)[layer]
         value, flat = out.flatten(2).max(dim=2)  # N×C: each image's best unit per channel
         best_values.append(value)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from netscope.lessons import Figure, LessonResult
+from netscope.lessons import Figure, LessonResult, make_folder
 
 # Lecture 18, "2D Convolution": the data x (6×6), the weights w (3×3) and the output x * w (4×4).
 DATA = torch.tensor(
@@ -227,8 +227,9 @@ def summary_lines(result: ConvolutionResult) -> list[str]:
     ]  # fmt: skip
 
 
-def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
+def run(out: Path, full: bool = False, seed: int = 0, progress: bool = True) -> LessonResult:
     """Returns the lesson's findings after writing its three figures into `out`."""
+    out = make_folder(out)
     from netscope.lessons import convolution_plots as plots
 
     result = compute(seed)

@@ -16,6 +16,14 @@ def _stat(value: str, label: str) -> str:
     return f'<div><p class="big">{esc(value)}</p><p class="muted">{esc(label)}</p></div>'
 
 
+def _epochs_stat(info: dict) -> str:
+    """Returns the epochs-trained figure, saying "3 of 10 … unfinished" for an unfinished run."""
+    done, planned = info.get("epochs_done", "?"), info.get("config", {}).get("epochs")
+    if planned is None or done == planned:
+        return _stat(f"{done}", "epochs trained")
+    return _stat(f"{done} of {planned}", "epochs trained: an unfinished run")
+
+
 def run_section(run: Run) -> str:
     """Returns the section describing the data, the model, the config and the training."""
     info, data = run.info, run.info["data"]
@@ -26,7 +34,7 @@ def run_section(run: Run) -> str:
         [
             _stat(f"{error:.2f} %" if error is not None else "–", "test error (final epoch)"),
             _stat(f"{n_params:,}", f"parameters ({info['model']['name']})"),
-            _stat(f"{info.get('epochs_done', '?')}", "epochs trained"),
+            _epochs_stat(info),
             _stat(
                 f"{info.get('train_seconds', 0):.0f} s", f"training time on {info.get('device')}"
             ),
