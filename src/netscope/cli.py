@@ -184,16 +184,24 @@ COMMANDS["data"] = Command(
 
 def cmd_train(args: argparse.Namespace) -> None:
     from netscope.config import TrainConfig, recipe_config
+    from netscope.costs import train_seconds
     from netscope.device import processes_from_env
+    from netscope.run import read_json
     from netscope.train import resume, train
 
     overrides = config_overrides(args, TrainConfig)
+    quick = "--recipe fast (one epoch), or --epochs 1 --train-limit 10000"
     if args.resume:
         check_resume_flags(Path(args.resume), overrides)
+        info = read_json(Path(args.resume) / "run.json")
+        config = TrainConfig(**{**info["config"], **overrides})
+        expect(train_seconds(config, config.epochs - info["epochs_done"]))
         run = resume(args.resume, epochs=args.epochs, progress=args.progress)
     else:
         overrides.pop("recipe", None)
-        run = train(recipe_config(args.recipe or "lecture", **overrides))
+        config = recipe_config(args.recipe or "lecture", **overrides)
+        expect(train_seconds(config), quick if config.epochs > 1 else "")
+        run = train(config)
     if processes_from_env().writer:  # under torchrun, rank 0 alone reports
         error = run.info["metrics"]["test_error_pct"]
         print(f"netscope: run written to {run.path} (test error {error:.2f} %)")
@@ -256,9 +264,13 @@ COMMANDS["evaluate"] = Command(
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from netscope.costs import demo_seconds
     from netscope.demo import DemoConfig, run_demo
 
-    path = run_demo(make_config(args, DemoConfig))
+    config = make_config(args, DemoConfig)
+    trained = (Path(config.out) / "run.json").exists()  # a finished run is reused
+    expect(demo_seconds(not trained, config.analyses), "--no-analyses")
+    path = run_demo(config)
     print(f"netscope: demo report written to {path.resolve()} (open it in a browser)")
     print(f"netscope: next, draw digits for the network: netscope serve {path.parent}")
 
@@ -410,18 +422,26 @@ def cmd_lesson(args: argparse.Namespace) -> None:
             print(f"{name:<15} {description}")
         return
     out = Path(args.out) if args.out else lesson_folder(args.name, args.full, args.seed)
-    expect(lesson_seconds(args.name, args.full), "" if not args.full else "leave out --full")
+    quick = "leave out --full" if args.full else QUICK_LESSONS.get(args.name, "")
+    expect(lesson_seconds(args.name, args.full), quick)
     result = run_lesson(args.name, out, full=args.full, seed=args.seed, progress=args.progress)
     for line in result.summary:
         print(line)
     print(f"netscope: wrote lesson.json and {len(result.figures)} figure(s) to {out}")
 
 
+# the long lessons' quick versions (docs/generative.md), for the expected-time line
+QUICK_LESSONS = {
+    "gan": 'in Python, gan.run("out", config=gan.GanConfig(epochs=1, train_limit=3200))',
+    "rnn": 'in Python, rnn.run("out", epochs=0.1)',
+}
+
+
 def add_lesson(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="lesson to run (see --list)")
     parser.add_argument("--list", action="store_true", help="list the lessons and exit")
     parser.add_argument(
-        "--out", help="output folder (default: lessons/NAME, lessons/NAME/full-seed-N for those)"
+        "--out", help="output folder (default: lessons/NAME, or lessons/NAME/full-seed-N)"
     )
     parser.add_argument("--full", action="store_true", help="the long version (more training)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -575,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     from netscope.progress import set_enabled
 
     # --no-progress also silences bars in code that has no progress flag of its own
-    set_enabled(getattr(args, "progress", True) is not False)
+    before = set_enabled(getattr(args, "progress", True) is not False)
     try:
         args.func(args)
     except NetscopeError as err:
@@ -584,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("netscope: interrupted", file=sys.stderr)
         return 130
+    finally:
+        set_enabled(before)
     return 0
 
 

@@ -47,6 +47,7 @@ class TrainConfig:
     recipe: str = "lecture"  # lecture | fast: a named set of the defaults above
     adversarial: str | None = None  # train on attacked batches: fgsm | pgd (see netscope.attack)
     adversarial_eps: float = 0.3  # L-inf budget in pixel units [0, 1] for --adversarial
+    adversarial_check: int = 1000  # after --adversarial: attack N test images, vs a clean twin
     out: str | None = None  # run directory (None: runs/<timestamp>)
 
     def __post_init__(self) -> None:
@@ -65,6 +66,7 @@ class TrainConfig:
             ("nesterov", not self.nesterov or self.momentum > 0, "used with --momentum > 0"),
             ("autocast", self.autocast in ("off", "bf16", "auto"), "off, bf16 or auto"),
             ("threads", self.threads >= 0, "an integer >= 0 (0 = torch's default)"),
+            ("adversarial-check", self.adversarial_check >= 0, "an integer >= 0 (0 = off)"),
         ]
         for flag, ok, expected in checks:
             if not ok:

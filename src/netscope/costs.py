@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 STEP_S = 0.00713  # seconds per lecture-CNN step on the quiet 2-core CPU (bench/RESULTS.md)
+LECTURE_CNN_MULTIPLY_ADDS = 1_333_200  # per 1×28×28 image, netscope.models.flops
 
 # cost in lecture-CNN steps, per the unit named after the last underscore
 COSTS = {
@@ -67,16 +68,30 @@ def describe(seconds: float) -> str:
     return f"about {seconds / 3600:.1f} h"
 
 
-def train_seconds(config, train_size: int, test_size: int, work_per_image: float = 1.0) -> float:
-    """Returns the expected seconds of training `config` on `train_size` images, evaluating
-    `test_size` after each epoch; `work_per_image`: the model's multiply-adds per image as a
-    multiple of the lecture CNN's."""
-    train_size = min(train_size, config.train_limit or train_size)
-    test_size = min(test_size, config.test_limit or test_size)
-    steps = math.ceil(train_size / config.batch_size) * config.epochs
+def train_seconds(config, epochs: int | None = None) -> float | None:
+    """Returns the expected seconds of training `config` (a TrainConfig) for `epochs` (default:
+    all of them) on a named data set (None for an image folder, whose size is unknown here),
+    counting the model's multiply-adds per image against the lecture CNN's."""
+    from netscope.data import SPECS
+    from netscope.models import build_model, flops
+
+    spec = SPECS.get(config.data)
+    if spec is None or spec.sizes is None:
+        return None
+    channels, height, _ = spec.image_shape
+    model = build_model(config.model, channels, len(spec.classes), height)
+    work = flops(model, spec.image_shape) / LECTURE_CNN_MULTIPLY_ADDS
+    train_size = min(spec.sizes[0], config.train_limit or spec.sizes[0])
+    test_size = min(spec.sizes[1], config.test_limit or spec.sizes[1])
+    epochs = config.epochs if epochs is None else epochs
     step = COSTS[f"train_step_{config.adversarial or 'clean'}"] * config.batch_size / 100
-    scoring = COSTS["score_image"] * test_size * config.epochs
-    return (steps * step + scoring) * work_per_image * STEP_S
+    steps = math.ceil(train_size / config.batch_size) * epochs * step
+    steps += COSTS["score_image"] * test_size * epochs
+    if config.adversarial and config.adversarial_check:  # the clean twin, then the attacks
+        steps = steps * (1 + COSTS["train_step_clean"] / step)
+        attacks = COSTS["attack_pgd"] + COSTS["attack_deepfool"]
+        steps += 2 * config.adversarial_check * attacks
+    return steps * work * STEP_S
 
 
 def attack_seconds(config) -> float:
@@ -138,3 +153,21 @@ def lesson_seconds(name: str, full: bool = False) -> float | None:
     if name not in LESSON_COSTS:
         return None
     return LESSON_COSTS[name] * (FULL_FACTOR.get(name, 1) if full else 1) * STEP_S
+
+
+def demo_seconds(train: bool, analyses: bool) -> float:
+    """Returns the expected seconds of `netscope demo`: training the lecture recipe (when the
+    run is not there yet), evaluating, the analyses at the demo's settings, and the report."""
+    from netscope.attack import ATTACKS, AttackConfig, FoolConfig
+    from netscope.compare import CompareConfig
+    from netscope.config import TrainConfig
+    from netscope.inspect import InspectConfig
+
+    seconds = train_seconds(TrainConfig()) if train else 0.0
+    seconds += (COSTS["score_image"] * 10_000 + COSTS["report"]) * STEP_S
+    if analyses:
+        demos = [AttackConfig(method=s.name, **s.demo) for s in ATTACKS.values() if s.demo]
+        seconds += sum(attack_seconds(config) or 0.0 for config in demos)
+        seconds += inspect_seconds(InspectConfig()) + fool_seconds(FoolConfig())
+        seconds += compare_seconds(CompareConfig(n_images=300))
+    return seconds

@@ -25,10 +25,11 @@ _open: list[Progress] = []  # the bars shown now, outermost first
 REFRESH_S = 0.25  # a nested loop redraws the outer bar at most this often
 
 
-def set_enabled(enabled: bool) -> None:
-    """Turns every progress display of this process on or off."""
+def set_enabled(enabled: bool) -> bool:
+    """Turns every progress display of this process on or off; returns the previous setting."""
     global _enabled
-    _enabled = enabled
+    before, _enabled = _enabled, enabled
+    return before
 
 
 def _mode(disable: bool) -> str:
@@ -153,4 +154,5 @@ def _length(iterable: Iterable | None) -> int | None:
 
 
 def _line(text: str) -> None:
-    print(f"netscope: {text}", file=sys.stderr, flush=True)
+    said = text if text.startswith("netscope") else f"netscope: {text}"
+    print(said, file=sys.stderr, flush=True)

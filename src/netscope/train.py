@@ -440,7 +440,12 @@ def _fit(run_dir, model, optimizer, info, metrics, dataset, device, procs) -> Ru
                 file=sys.stderr,
             )
     if procs.writer:
-        return load_run(run_dir)
+        run = load_run(run_dir)
+        if config.adversarial and config.adversarial_check and procs.world == 1:
+            from netscope.attack.robustness import check_adversarial_training
+
+            check_adversarial_training(run, dataset, train, resume)
+        return run
     # other processes may not see rank 0's files (another node): they return what they hold
     return Run(run_dir, model.to("cpu").eval(), config, info, metrics=metrics)
 
