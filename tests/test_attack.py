@@ -23,6 +23,7 @@ from netscope.attack import (
 )
 from netscope.cli import main
 from netscope.errors import NetscopeError
+from netscope.report import write_report
 from netscope.run import load_run
 
 SIDE = 4  # linear models see 1×4×4 images
@@ -283,6 +284,8 @@ def test_adversarial_training_ends_with_the_same_attacks_on_a_clean_twin(mnist, 
         "netscope: adversarial training, before (clean twin) → after, on 50 test images: "
         "PGD (L∞, ε = 0.3) fools " in capsys.readouterr().err
     )
+    html = write_report(out).read_text()
+    assert "clean twin (before)" in html and "PGD success rate" in html
 
 
 # ---------------------------------------------------------------- attack.json, fool.json, CLI

@@ -171,7 +171,8 @@ ATTACK_COLUMNS = ["method", "norm", "eps", "n_attacked", "success_rate", "l2_med
 def attack_summary(records: list[dict], names: list[str]) -> str:
     """Returns the section comparing every attack found: one row per attack.json, named as
     its own section is."""
-    rows = [[name] + [r.get(c, "") for c in ATTACK_COLUMNS] for name, r in zip(names, records)]
+    named = [name.removeprefix("Attack: ") for name in names]
+    rows = [[name] + [r.get(c, "") for c in ATTACK_COLUMNS] for name, r in zip(named, records)]
     body = table(["attack"] + ATTACK_COLUMNS, rows, numeric_from=3) + (
         '<p class="muted">success_rate counts the images the network classified correctly '
         "before the attack; the norms are those of the perturbation in pixel units [0, 1]; "

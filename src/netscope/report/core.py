@@ -59,8 +59,25 @@ def run_section(run: Run) -> str:
         f"<div><h3>Model: {esc(info['model']['name'])}</h3>"
         f"{table(['layer', 'type', 'output', 'parameters'], layer_rows, numeric_from=3)}</div>"
         f"</div><h3>Training config</h3>{settings(info.get('config', {}))}"
+        + adversarial_check_html(info.get("adversarial_check"))
     )
     return section("run", "The run", body, lead=f"Run directory: {run.path.resolve()}")
+
+
+CHECKED = [("pgd_success_rate", "PGD success rate"), ("deepfool_l2_median", "DeepFool median ‖r‖₂"),
+           ("test_error_pct", "test error %")]  # fmt: skip
+
+
+def adversarial_check_html(check: dict | None) -> str:
+    """Returns the before (clean twin) / after table of an adversarially trained run."""
+    if not check:
+        return ""
+    rows = [[label, check["before"][key], check["after"][key]] for key, label in CHECKED]
+    heading = (
+        f"Adversarial training: the same attacks on {check['images']:,} test images "
+        f"(PGD at ε = {check['pgd_eps']:g}), clean twin vs this run"
+    )
+    return f"<h3>{esc(heading)}</h3>" + table(["", "clean twin (before)", "this run (after)"], rows)
 
 
 def curves_section(run: Run, out: Path) -> str:
