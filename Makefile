@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint setup clean
+.PHONY: demo test lint setup bench-setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	./scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
+
+# The peers of bench/analyses.py (see bench/README.md): two of them with --no-deps, so that
+# their torchvision requirement cannot replace torch.
+bench-setup: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -m pip install -q --no-deps torchattacks==3.5.1 torch-lucent==0.1.8
 
 clean:
 	rm -rf $(VENV) runs

@@ -19,7 +19,7 @@ import time
 
 import foolbox
 import torch
-from memory import peak_memory_mb, reset_peak_memory
+from memory import timed
 
 from netscope import load_run
 from netscope.attack import deepfool, fgsm, pgd
@@ -37,18 +37,6 @@ def summary(result, seconds: float, peak_mb: float) -> dict:
         "images_per_s": len(result.images) / seconds,
         "peak_mb": round(peak_mb, 1),
     }
-
-
-def timed(call, device: torch.device, *args, **kwargs):
-    """Returns (value, seconds, peak MiB) of call(*args, **kwargs), synchronising CUDA around it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    reset_peak_memory(device)
-    start = time.perf_counter()
-    value = call(*args, **kwargs)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return value, time.perf_counter() - start, peak_memory_mb(device)
 
 
 def variants(eps_linf: float, eps_l2: float, steps: int) -> dict:

@@ -24,6 +24,7 @@ import time
 import torch
 import torch.nn.functional as F
 from memory import peak_memory_mb
+from setups import limit_dataset
 
 from netscope.config import recipe_config
 from netscope.data import load_dataset
@@ -73,9 +74,10 @@ def slide_recipe(dataset, epochs: int, seed: int, device: torch.device, on_epoch
     return history
 
 
-def measure(name: str, epochs: int, seed: int, device_name: str) -> dict:
-    """Returns the measurement of one variant, run in this process."""
-    dataset = load_dataset("mnist")
+def measure(name: str, epochs: int, seed: int, device_name: str, limit: int = 0) -> dict:
+    """Returns the measurement of one variant, run in this process (on the first `limit` train
+    and test images when limit > 0: a smoke test)."""
+    dataset = limit_dataset(load_dataset("mnist"), limit)
     device = resolve_device(device_name)
     steps_per_epoch = len(dataset.train_images) // 100
     if name == "slide":
@@ -109,7 +111,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     """Returns the measurement of one variant, run in a fresh Python process."""
     command = [sys.executable, __file__, "--child", name, "--epochs", str(args.epochs),
                "--seed", str(args.seed), "--device", args.device,
-               "--threads", str(args.threads)]  # fmt: skip
+               "--threads", str(args.threads), "--limit", str(args.limit)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, env=os.environ)
     if done.returncode != 0:
         return {"variant": name, "error": done.stderr.strip().splitlines()[-1:]}
@@ -131,12 +133,15 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", help=f"subset of {list(VARIANTS)}")
     parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds; median kept")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for every variant")
+    parser.add_argument(
+        "--limit", type=int, default=0, help="first N train/test images (smoke test)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         if args.threads:  # before any work; variants' own `threads` setting may still override
             torch.set_num_threads(args.threads)
-        print(json.dumps(measure(args.child, args.epochs, args.seed, args.device)))
+        print(json.dumps(measure(args.child, args.epochs, args.seed, args.device, args.limit)))
         return
     device = resolve_device(args.device).type
     names = args.variants or [n for n, (devices, _, _) in VARIANTS.items() if device in devices]

@@ -5,14 +5,12 @@ Screenshots land in tests/artifacts/ (git-ignored) so a person can look at what 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from serving import local_server
 
 from netscope.run import Run
 
@@ -80,27 +78,6 @@ def test_report_opens_offline_with_every_image(browser, lecture_run: Run, mnist,
 
 
 @contextmanager
-def local_server(app) -> Iterator[str]:
-    """Yields the address of `app` served by uvicorn on 127.0.0.1 in a background thread."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline and thread.is_alive():
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
-@contextmanager
 def served_page(browser, run: Run, mnist) -> Iterator:
     """Yields (page, problems) with the web page of `run` loaded and its checkpoints listed."""
     from netscope.serve.app import create_app
@@ -133,6 +110,9 @@ def prediction_changed(page, before: str) -> None:
 
 def test_served_page_draw_predict_and_fool(browser, lecture_run: Run, mnist):
     with served_page(browser, lecture_run, mnist) as (page, problems):
+        unset = "Array.from(document.images).filter(i => !i.src).map(i => getComputedStyle(i)"
+        before_drawing = page.evaluate(unset + ".visibility)")  # no broken-image icons
+        page.screenshot(path=ARTIFACTS / "serve_start.png")
         draw_seven(page)
         page.wait_for_function("document.getElementById('prediction').dataset.class !== ''")
         page.wait_for_function("document.querySelectorAll('#features img').length === 9")
@@ -141,6 +121,7 @@ def test_served_page_draw_predict_and_fool(browser, lecture_run: Run, mnist):
         page.click("#twin-button")
         page.wait_for_function("document.getElementById('twin-prediction').dataset.class !== ''")
         twin = page.locator("#twin-prediction").get_attribute("data-class")
+        difference = page.locator("#diff-caption").text_content()
         page.screenshot(path=ARTIFACTS / "serve_drawn.png", full_page=True)
         page.screenshot(path=ARTIFACTS / "serve_drawn_top.png")
 
@@ -160,7 +141,9 @@ def test_served_page_draw_predict_and_fool(browser, lecture_run: Run, mnist):
         )
         source = page.locator("#source").text_content()
         page.screenshot(path=ARTIFACTS / "serve_test_image.png")
+    assert before_drawing and set(before_drawing) == {"hidden"}
     assert predicted == "7"  # what a person sees in the drawing
+    assert difference.startswith("Difference") and "amplified" not in difference
     assert twin is not None and twin != predicted
     assert 'labelled "7"' in source
     assert problems == []

@@ -8,21 +8,31 @@ import json
 import numpy as np
 import pytest
 import torch
+from user_models import FunctionalCNN, sequential_twin, tiny_resnet
 
 from netscope.cli import main
 from netscope.compare import (
     CompareConfig,
     compare_models,
     default_layers,
+    gram_cka,
     layer_features,
     linear_cka,
     response_features,
     ridge_predictivity,
     run_compare,
 )
-from netscope.compare.measures import explained_variance, nanmedian
+from netscope.compare.features import gram_of
+from netscope.compare.measures import (
+    RELATIVE_ALPHAS,
+    cka_matrix,
+    explained_variance,
+    nanmedian,
+    ridge_predictions,
+)
 from netscope.compare.pipeline import load_responses
 from netscope.errors import NetscopeError
+from netscope.inspect import activations
 from netscope.lessons import biology, run_lesson
 from netscope.run import load_run
 
@@ -113,6 +123,25 @@ def test_constant_units_are_left_out_of_the_median():
     assert nanmedian(r2) == 1.0
 
 
+@pytest.mark.parametrize("shape", [(150, 40, 6), (90, 300, 4)])  # more images / more units
+def test_ridge_from_the_gram_matrix_equals_scikit_learns_ridgecv(shape):
+    """The dual solver against RidgeCV on the features: same folds, same penalties, same
+    per-target choice by leave-one-out error, so the same held-out predictions."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold
+
+    n, p, q = shape
+    x = (gaussian(n, p, 20) @ gaussian(p, p, 21) / p**0.5 + 2.0).double().numpy()
+    y = x[:, :q] @ gaussian(q, q, 22).double().numpy() + 3 * gaussian(n, q, 23).double().numpy()
+    expected = np.empty_like(y)
+    for train, test in KFold(5, shuffle=True, random_state=0).split(x):
+        spread = ((x[train] - x[train].mean(0)) ** 2).sum()
+        ridge = RidgeCV(alphas=RELATIVE_ALPHAS * spread, alpha_per_target=True)
+        expected[test] = ridge.fit(x[train], y[train]).predict(x[test])
+    ours = ridge_predictions(gram_of(torch.from_numpy(x)).numpy(), y, folds=5, seed=0)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-8 * np.abs(expected).max())
+
+
 def test_too_few_images_for_the_folds_is_a_clear_error():
     with pytest.raises(NetscopeError, match="too few"):
         ridge_predictivity(gaussian(6, 3, 0), gaussian(6, 3, 1), folds=5)
@@ -142,28 +171,47 @@ def test_default_layers_of_user_models_and_a_user_model_compared_with_itself():
     inputs = gaussian(60, 4, 16).view(60, 1, 2, 2)
     comparison = compare_models(mlp, mlp, inputs, config=CompareConfig(folds=2, progress=False))
     assert comparison.layers_a == ["2", "3"] and comparison.units_b == {"2": 8, "3": 3}
-    assert torch.allclose(comparison.cka.diagonal(), torch.ones(2))
+    assert torch.allclose(comparison.cka.diagonal(), torch.ones(2, dtype=torch.float64))
 
 
-def test_features_flatten_pool_project_and_remove_their_hooks(lecture_run, images):
+def test_default_layers_follow_the_forward_pass_with_each_call_of_a_shared_relu():
+    model = tiny_resnet()
+    assert default_layers(model, (3, 32, 32)) == [
+        "relu",
+        "layer1.0.relu",
+        "layer1.0.relu#1",
+        "layer2.0.relu",
+        "layer2.0.relu#1",
+        "fc",
+    ]
+    assert default_layers(FunctionalCNN(), (1, 28, 28)) == ["conv1", "conv2", "fc"]  # no modules
+
+
+def test_gram_matrices_are_exact_in_any_number_of_passes(lecture_run, images):
+    """relu1 (2048 units) and relu3 (200) read in slices (3 passes over the images) equal one
+    pass, and the Gram matrix of the full responses."""
     model = lecture_run.pixel_model()
-    flat = layer_features(model, images, ["relu1", "relu3"], max_units=512, max_targets=100)
-    pooled = layer_features(model, images, ["relu1"], spatial="pool")
-    full = layer_features(model, images, ["relu1"], max_units=10**6, max_targets=10**6)
-    assert flat["relu1"].total_units == 32 * 8 * 8 and flat["relu1"].projected
-    assert flat["relu1"].dims.shape == (300, 512) and flat["relu1"].units.shape == (300, 100)
-    assert flat["relu3"].dims.shape == (300, 200) and not flat["relu3"].projected
-    assert pooled["relu1"].dims.shape == (300, 32)
-    # the sparse random projection keeps the image-by-image geometry (Johnson-Lindenstrauss)
-    assert linear_cka(flat["relu1"].dims, full["relu1"].dims) > 0.97
+    layers = ["relu1", "relu3"]
+    sliced = layer_features(model, images, layers, max_units=1000, max_targets=50)
+    whole = layer_features(model, images, layers)
+    full = activations(model, images, layers)
+    for name in layers:
+        torch.testing.assert_close(sliced[name].gram, gram_of(full[name]), rtol=1e-12, atol=1e-9)
+        torch.testing.assert_close(whole[name].gram, gram_of(full[name]), rtol=1e-12, atol=1e-9)
+    assert sliced["relu1"].total_units == 2048 and sliced["relu1"].units.shape == (300, 50)
+    assert whole["relu3"].units.shape == (300, 200)
+    columns = {tuple(c) for c in full["relu1"].flatten(1).T.tolist()}
+    assert all(tuple(c) in columns for c in sliced["relu1"].units.T.tolist())  # real units
+    pooled = layer_features(model, images, ["relu1"], spatial="pool")["relu1"]
+    assert pooled.total_units == 32 and pooled.units.shape == (300, 32)
     assert all(not m._forward_hooks for m in model.modules())
 
 
 def test_features_are_deterministic_given_the_seed(lecture_run, images):
     model = lecture_run.pixel_model()
-    first = layer_features(model, images[:50], ["relu1"], max_units=64, max_targets=10, seed=3)
-    again = layer_features(model, images[:50], ["relu1"], max_units=64, max_targets=10, seed=3)
-    assert torch.equal(first["relu1"].dims, again["relu1"].dims)
+    first = layer_features(model, images[:50], ["relu1"], max_targets=10, seed=3)
+    again = layer_features(model, images[:50], ["relu1"], max_targets=10, seed=3)
+    assert torch.equal(first["relu1"].gram, again["relu1"].gram)
     assert torch.equal(first["relu1"].units, again["relu1"].units)
 
 
@@ -172,16 +220,45 @@ def test_unknown_layer_lists_the_valid_names(lecture_run, images):
         layer_features(lecture_run.pixel_model(), images, ["conv9"])
 
 
-def test_a_network_compared_with_itself_has_a_perfect_diagonal(lecture_run, mnist):
+def test_a_network_compared_with_itself_is_exact(lecture_run, mnist):
     images = mnist.test_images[:600].float() / 255
     model = lecture_run.pixel_model()
     layers = ["relu2", "relu3", "fc2"]
     config = CompareConfig(folds=3, progress=False)
     comparison = compare_models(model, model, images, layers, layers, config)
-    assert torch.allclose(comparison.cka.diagonal(), torch.ones(3, dtype=torch.float32))
+    ones = torch.ones(3, dtype=torch.float64)
+    torch.testing.assert_close(comparison.cka.diagonal(), ones, rtol=0, atol=1e-12)
     assert (comparison.predictivity.diagonal() > 0.98).all()
     # the 10 logits cannot rebuild the 200 units of relu3
     assert comparison.predictivity[2, 1] < comparison.predictivity[1, 1] - 0.1
+
+
+def test_cka_of_wide_layers_is_the_papers_formula_on_all_their_units(lecture_run, images):
+    """conv1 has 18,432 units (read in two passes here): no projection, no sampling."""
+    model = lecture_run.pixel_model()
+    layers = ["conv1", "relu1", "fc2"]
+    matrix = cka_matrix(*[layer_features(model, images, layers, max_units=15_000)] * 2)
+    responses = activations(model, images, layers, batch_size=250)  # the same batches
+    full = {name: value.flatten(1) for name, value in responses.items()}
+    expected = [[cka_by_definition(full[a], full[b]) for b in layers] for a in layers]
+    torch.testing.assert_close(
+        matrix, torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-12
+    )
+    assert matrix.diagonal().tolist() == pytest.approx([1, 1, 1], abs=1e-12)
+
+
+def test_the_same_weights_as_sequential_and_as_functions_compare_as_identical(mnist):
+    functional = FunctionalCNN().eval()
+    sequential = sequential_twin(functional)
+    images = mnist.test_images[:200].float() / 255
+    config = CompareConfig(folds=2, progress=False)
+    comparison = compare_models(
+        sequential, functional, images, ["0", "3", "7"], ["conv1", "conv2", "fc"], config
+    )
+    torch.testing.assert_close(
+        comparison.cka.diagonal(), torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-12
+    )
+    assert default_layers(sequential, (1, 28, 28)) == ["1", "4", "7"]  # its ReLU modules
 
 
 # ---------------------------------------------------------------- run_compare, --responses, CLI
@@ -213,8 +290,9 @@ def test_responses_equal_to_a_layer_are_predicted_perfectly(lecture_run, mnist, 
 
 def test_response_features_sample_real_units_as_targets():
     responses = gaussian(30, 1000, 15)
-    features = response_features(responses, max_units=64, max_targets=40)
-    assert features.dims.shape == (30, 64) and features.units.shape == (30, 40)
+    features = response_features(responses, max_targets=40)
+    assert features.gram.shape == (30, 30) and features.units.shape == (30, 40)
+    assert gram_cka(features.gram, gram_of(responses)) == pytest.approx(1.0, abs=1e-12)
     columns = {tuple(c) for c in responses.T.tolist()}
     assert all(tuple(c) in columns for c in features.units.T.tolist())
 

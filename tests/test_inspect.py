@@ -6,11 +6,14 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
+from user_models import resnet18, tiny_resnet
 
 from netscope.cli import main
 from netscope.errors import NetscopeError
 from netscope.inspect import (
+    STAGES,
     InspectConfig,
     activations,
     class_models,
@@ -138,6 +141,130 @@ def test_top_patches_of_a_user_model_with_padding(test_pixels):
     torch.testing.assert_close(recomputed, top.values, atol=1e-5, rtol=1e-5)
 
 
+def test_receptive_fields_of_resnet18_match_the_known_values():
+    """torchvision's ResNet-18 at 224×224, by hand: conv 7×7/2 → 7 (jump 2), max pool 3×3/2 →
+    11 (jump 4); each stage's four 3×3 convolutions add 2·jump each, the first (stride 2 from
+    layer2 on) before it doubles the jump: layer1 11 + 4·8 = 43, layer2 43 + 8 + 3·16 = 99
+    (jump 8), layer3 211 (16), layer4 435 (32). The shortcuts' boxes lie inside these. The width
+    does not change the geometry: width 2 keeps the trace fast."""
+    model = resnet18(width=2)
+    fields = {name: receptive_field(model, name, (3, 224, 224)) for name in ["layer2", "layer4"]}
+    assert (fields["layer2"].size, fields["layer2"].jump) == ((99, 99), (8, 8))
+    assert (fields["layer4"].size, fields["layer4"].jump) == ((435, 435), (32, 32))
+    first_relu = receptive_field(model, "layer4.1.relu", (3, 224, 224))  # mid-block: 435 − 2·32
+    assert first_relu.size == (371, 371)
+    with pytest.raises(NetscopeError, match="'avgpool' has no exact receptive field: .*global"):
+        receptive_field(model, "avgpool", (3, 224, 224))
+    with pytest.raises(NetscopeError, match="'fc' is not spatial"):
+        receptive_field(model, "fc", (3, 224, 224))
+
+
+class PoolBetweenConvs(nn.Module):
+    """A same-size F.avg_pool2d between two convolutions, invisible to module hooks."""
+
+    def __init__(self, resample: bool = False):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 6, 3, padding=1)
+        self.resample = resample
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        if self.resample:
+            x = F.interpolate(x, scale_factor=2.0)
+        x = F.avg_pool2d(x, 3, stride=1, padding=1)
+        return self.conv2(x)
+
+
+def test_functional_pooling_counts_in_the_receptive_field(test_pixels):
+    model = PoolBetweenConvs().eval()
+    field = receptive_field(model, "conv2", (1, 28, 28))
+    assert (field.size, field.jump, field.start) == ((7, 7), (1, 1), (-3, -3))
+    top = top_patches(model, test_pixels[0][:200], "conv2", k=3)
+    recomputed = recompute_on_canvas(model, (1, 28, 28), top)
+    torch.testing.assert_close(recomputed, top.values, atol=1e-6, rtol=0)
+    with pytest.raises(NetscopeError, match="no exact receptive field: .*`interpolate`"):
+        receptive_field(PoolBetweenConvs(resample=True), "conv2", (1, 28, 28))
+
+
+@pytest.mark.parametrize(
+    "layer",
+    ["relu", "layer1.0.relu", "layer1.0.relu#1", "layer2.0.bn2", "layer2", "layer2.0.downsample"],
+)
+def test_top_patches_of_residual_layers_recompute_exactly(layer):
+    model = tiny_resnet()
+    photos = torch.cat(
+        [load_photo(name, (3, 32, 32)) for name in ["astronaut", "coffee", "chelsea", "rocket"]]
+    )
+    images = torch.cat(
+        [photos, torch.rand(40, 3, 32, 32, generator=torch.Generator().manual_seed(1))]
+    )
+    top = top_patches(model, images, layer, k=3)
+    recomputed = recompute_on_canvas(model, (3, 32, 32), top)
+    torch.testing.assert_close(recomputed, top.values, atol=1e-6, rtol=0)
+
+
+def test_top_patches_of_lenet5_through_its_replicate_padding(test_pixels):
+    """LeNet-5 pads MNIST's 28×28 to 32×32 by repeating the border pixels: fields are measured
+    on the padded grid, and the repeated pixels a box holds are in the image part of it."""
+    from netscope.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("lenet5", in_channels=1, num_classes=10, image_size=28).eval()
+    field = receptive_field(model, "c3", (1, 28, 28))
+    assert (field.size, field.jump, field.start) == ((14, 14), (2, 2), (-2, -2))
+    top = top_patches(model, test_pixels[0][:200], "c3", k=2)
+    recomputed = recompute_on_canvas(model, (1, 28, 28), top)
+    torch.testing.assert_close(recomputed, top.values, atol=1e-6, rtol=0)
+    with pytest.raises(NetscopeError, match="wholly in the input's replicate padding"):
+        receptive_field(model, "pad", (1, 28, 28))
+
+
+class Branches(nn.Module):
+    """Two branches of different kernels joined by torch.cat, a functional pool, a stride-2 conv
+    and a stride-2 shortcut added to it: linear, with positive weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 2, 3, padding=1)
+        self.b = nn.Conv2d(1, 2, 5, padding=0)
+        self.down = nn.Conv2d(4, 3, 3, stride=2, padding=1)
+        self.shortcut = nn.Conv2d(4, 3, 1, stride=2)
+        for name, p in self.named_parameters():
+            p.data.uniform_(0.1, 1.0) if name.endswith("weight") else p.data.zero_()
+
+    def forward(self, x):
+        x = torch.cat([self.a(x), F.pad(self.b(x), (2, 2, 2, 2))], dim=1)
+        x = F.avg_pool2d(x, 2, stride=1, padding=1)
+        return self.down(x) + self.shortcut(x)
+
+
+def test_receptive_field_of_a_branching_model_is_the_gradient_support_of_a_unit():
+    """With positive weights, no biases and linear operations, the pixels a unit depends on span
+    its box (at the border, where a branch reaches only padding, they may span less, never more)."""
+    torch.manual_seed(0)
+    model = Branches()
+    field = receptive_field(model, "down#0", (1, 21, 21))  # its box holds the shortcut's
+    assert field.jump == receptive_field(model, "shortcut", (1, 21, 21)).jump == (2, 2)
+    with torch.no_grad():  # image k lights pixel k alone: out[k, u] > 0 iff u depends on it
+        reach = model(torch.eye(21 * 21).view(-1, 1, 21, 21))[:, 0] > 0
+    inside = 0
+    for i in range(reach.shape[1]):
+        for j in range(reach.shape[2]):
+            pixels = reach[:, i, j].nonzero()[:, 0]
+            rows, cols = pixels // 21, pixels % 21
+            support = (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)
+            top, left, bottom, right = field.box(i, j)
+            box = (max(top, 0), min(bottom, 21), max(left, 0), min(right, 21))
+            assert box[0] <= support[0] and support[1] <= box[1], (i, j)
+            assert box[2] <= support[2] and support[3] <= box[3], (i, j)
+            if top >= 0 and left >= 0 and bottom <= 21 and right <= 21:
+                assert support == box, (i, j)
+                inside += 1
+    assert inside >= 9
+
+
 # ---------------------------------------------------------------- occlusion
 
 
@@ -256,6 +383,17 @@ def test_deep_dream_amplifies_the_layer_and_is_deterministic(lecture):
     )
 
 
+def test_deep_dream_raises_the_energy_of_a_batchnorm_resnet_layer():
+    """A ResNet-18 layout's layer3 (jump 16): rolling the image by a few pixels samples it on
+    another grid, so pixel jitter left its energy where it was (×1.006 here); jitter on the
+    layer's grid lets each step raise it (×1.27)."""
+    model = resnet18(width=4, classes=10)
+    photo = load_photo("astronaut", (3, 128, 128))
+    dreamed = deep_dream(model, photo, "layer3", octaves=2, steps=5)
+    energy = [activations(model, x, ["layer3"])["layer3"].pow(2).mean() for x in (photo, dreamed)]
+    assert energy[1] > 1.15 * energy[0]
+
+
 def test_figures_for_a_colour_user_model(tmp_path):
     from netscope.inspect import plots
     from netscope.inspect.filters import plot_filters
@@ -290,22 +428,37 @@ def test_run_inspect_writes_figures_and_json(lecture_run, tmp_path):
         morph=["1:7"],
         morph_steps=5,
         ig_steps=4,
+        units=1,
+        unit_images=300,
+        unit_steps=3,
+        unit_copies=1,
         progress=False,
     )
     result = run_inspect(lecture_run, tmp_path, config)
     saved = json.loads((tmp_path / "inspect.json").read_text())
     assert saved["figures"] == result["figures"]
+    projections = [
+        f"projections_conv2_{page:02d}.png" for page in range(1, 12)
+    ]  # 64 units, 6 a page
     assert [f["file"] for f in result["figures"]] == [
         "filters.png",
         "top_patches_conv2.png",
+        *projections,
+        "growth_conv2.png",
+        "growth_filters.png",
+        "growth_filters.gif",
         "occlusion.png",
         "saliency.png",
+        "units_conv2.png",
         "class_models.png",
         "deep_dream.png",
         "morph.png",
     ]
     assert all((tmp_path / f["file"]).stat().st_size > 10_000 for f in result["figures"])
     assert result["top_patches"]["conv2"]["max_recompute_error"] < 1e-4
+    assert result["projections"]["conv2"]["max_outside_receptive_field"] == 0.0
+    assert result["growth"]["epochs"] == [0, 1, 2, 5, 10]
+    assert list(result["seconds"]) == list(STAGES)
 
 
 def test_cli_inspect_errors_name_the_choices(lecture_run, tmp_path, capsys):
@@ -316,6 +469,10 @@ def test_cli_inspect_errors_name_the_choices(lecture_run, tmp_path, capsys):
     assert "not spatial" in capsys.readouterr().err
     assert main([*args, "--morph", "3:eleven"]) == 2
     assert "unknown class 'eleven' (classes: 0, 1, 2" in capsys.readouterr().err
+    assert main([*args, "--projection", "lrp"]) == 2
+    assert "projection method 'lrp': expected one of deconvnet, guided" in capsys.readouterr().err
+    assert main([*args, "--unit-copies", "0"]) == 2
+    assert "--unit-copies 0: expected a positive integer" in capsys.readouterr().err
 
 
 def test_uint8_images_get_told_to_divide_by_255(lecture_run, mnist):

@@ -16,7 +16,6 @@ from netscope.lessons import (
     architectures,
     autoencoder,
     convolution,
-    convolution_plots,
     loss,
     perceptron,
     run_lesson,
@@ -118,10 +117,10 @@ def test_1x1_convolution_is_a_64_dimensional_dot_product_per_pixel():
 
 def test_pool_and_1x1_figures_use_one_colour_scale_for_comparable_panels():
     result = convolution.compute()
-    pool = convolution_plots.draw_max_pool(result)
+    pool = convolution.draw_max_pool(result)
     scales = {(im.norm.vmin, im.norm.vmax) for ax in pool.axes for im in ax.get_images()}
     assert scales == {(0.0, 8.0)}  # input and output: the same value, the same colour
-    pointwise = convolution_plots.draw_pointwise(result)
+    pointwise = convolution.draw_pointwise(result)
     maps = [ax for ax in pointwise.axes if ax.get_title().startswith("input channel")]
     assert [ax.get_title() for ax in maps] == [f"input channel x[{c}]" for c in (0, 1, 2, 63)]
     assert len({(im.norm.vmin, im.norm.vmax) for ax in maps for im in ax.get_images()}) == 1

@@ -1,6 +1,11 @@
-"""Saving figures: user strings with `$` are drawn as written, netscope's own mathtext stays."""
+"""Saving figures: user strings with `$` are drawn as written, netscope's own mathtext stays;
+figures draw off-screen, except that a Jupyter notebook keeps its inline plots."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import matplotlib
 
@@ -53,3 +58,23 @@ def test_save_png_writes_a_figure_with_user_strings(tmp_path):
     with Image.open(path) as image:
         assert image.size == (640, 480)
     assert not plt.fignum_exists(fig.number)
+
+
+@pytest.mark.parametrize(
+    "backend, expected",
+    [("module://matplotlib_inline.backend_inline", "module://matplotlib_inline.backend_inline"),
+     (None, "agg")],
+)  # fmt: skip
+def test_figures_draw_off_screen_but_a_notebook_keeps_its_inline_plots(backend, expected):
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    if backend:
+        env["MPLBACKEND"] = backend  # what ipykernel sets in a Jupyter kernel
+    code = (
+        "import matplotlib, netscope.inspect, netscope.attack, netscope.evaluate\n"
+        "from netscope.png import pyplot\n"
+        "pyplot()\n"
+        "print(matplotlib.get_backend().lower())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == expected.lower()

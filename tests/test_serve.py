@@ -1,18 +1,29 @@
-"""The web API of `netscope serve` on the lecture run: answers, checkpoints, and clear 4xx errors."""
+"""The web API of `netscope serve` on the lecture run: answers, checkpoints, clear 4xx errors,
+each request its own answer under concurrency, and 429 with Retry-After under overload."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
 import math
+import time
 import warnings
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from itertools import cycle
 
+import httpx
 import pytest
 import torch
 from PIL import Image
+from serving import local_server, page_image
 
 from netscope.run import Run
+from netscope.serve import HOST
+from netscope.serve.app import REPLICAS, create_app
 
 with warnings.catch_warnings():  # starlette's TestClient warns about httpx versions on import
     warnings.simplefilter("ignore")
@@ -21,16 +32,14 @@ with warnings.catch_warnings():  # starlette's TestClient warns about httpx vers
 
 @pytest.fixture(scope="module")
 def client(lecture_run: Run, mnist) -> TestClient:
-    from netscope.serve.app import create_app
-
-    return TestClient(create_app(lecture_run.path, mnist))
+    return TestClient(create_app(lecture_run.path, mnist), base_url=f"http://{HOST}:8000")
 
 
 @pytest.fixture(scope="module")
 def seven(mnist) -> list:
     """Test image #0 (a 7) as the page sends it: 28×28 nested lists of pixels in [0, 1]."""
     assert mnist.test_labels[0] == 7
-    return (mnist.test_images[0, 0].float() / 255).tolist()
+    return page_image(mnist, 0)
 
 
 def png_size(uri: str) -> tuple[int, int]:
@@ -121,6 +130,22 @@ def test_fgsm_twin_stays_within_eps(client, seven):
     assert body["method"] == "fgsm" and body["linf"] <= 0.1 + 1e-6
 
 
+def test_the_page_offers_every_per_image_attack_of_the_registry(client, seven):
+    """The twin's attacks come from netscope.attack.ATTACKS: a registered attack appears on the
+    page without touching serve/; each answers with a twin inside the pixel box."""
+    from netscope.attack import ATTACKS
+
+    offered = client.get("/api/info").json()["attacks"]
+    assert [a["name"] for a in offered] == [n for n, s in ATTACKS.items() if s.per_image]
+    assert {a["name"]: a["budget"] for a in offered}["pgd"] is True
+    for attack in offered:
+        body = client.post("/api/twin", json={"image": seven, "method": attack["name"]}).json()
+        twin = torch.tensor(body["image"])
+        assert body["method"] == attack["name"] and 0 <= twin.min() and twin.max() <= 1
+        if attack["budget"]:
+            assert body["linf"] <= 0.2 + 1e-6  # the default ε, in the attack's L∞ norm
+
+
 BAD_REQUESTS = [
     ("/api/predict", {"image": [[0.5] * 28] * 27}, 422, "expected 1×28×28"),
     ("/api/predict", {"image": [[0.5] * 28] * 28 + [[0.5]]}, 422, "rows of different lengths"),
@@ -140,6 +165,22 @@ BAD_REQUESTS = [
     ("/api/twin", {"image": "SEVEN", "method": "cw"}, 422, "deepfool"),
     ("/api/twin", {"image": "SEVEN", "method": "fgsm", "eps": 0}, 422, "eps"),
     ("/api/twin", {"image": "SEVEN", "method": "fgsm", "eps": 3}, 422, "eps"),
+    # NaN and Infinity (which JSON cannot carry, but Python's json writes) in every field
+    ("/api/twin", {"image": "SEVEN", "method": "fgsm", "eps": float("nan")}, 422, "eps: "),
+    ("/api/twin", {"image": "SEVEN", "method": "fgsm", "eps": float("inf")}, 422, "eps: "),
+    ("/api/twin", {"image": "SEVEN", "method": "fgsm", "eps": -float("inf")}, 422, "eps: "),
+    ("/api/explain", {"image": "SEVEN", "target": float("nan")}, 422, "target: "),
+    ("/api/explain", {"image": "SEVEN", "target": float("inf")}, 422, "target: "),
+    ("/api/explain", {"image": "SEVEN", "target": -1}, 422, "target: "),
+    ("/api/predict", {"image": "SEVEN", "checkpoint": float("nan")}, 422, "checkpoint: "),
+    ("/api/predict", {"image": "SEVEN", "layers": [float("nan")]}, 422, "layers.0: "),
+    ("/api/predict", {"image": float("nan")}, 422, "image: "),
+    ("/api/predict", {"image": [[float("inf")] * 28] * 28}, 422, "image: contains NaN or infinity"),
+    ("/api/predict", {"image": [[1e300] * 28] * 28}, 422, "image: pixels must lie in [0, 1]"),
+    # the work one request may ask for is bounded
+    ("/api/predict", {"image": "SEVEN", "layers": ["conv1", "conv1"]}, 422, "named twice"),
+    ("/api/predict", {"image": "SEVEN", "layers": ["fc2"] * 4000}, 422, "named twice"),
+    ("/api/predict", {"image": "SEVEN", "checkpoint": "x" * 1000}, 422, "checkpoint: "),
 ]
 
 
@@ -154,7 +195,7 @@ def test_bad_requests_get_a_clear_4xx(client, seven, path, body, status, message
     assert message in str(response.json()["detail"])
 
 
-@pytest.mark.parametrize("index", ["-1", "10000", "seven"])
+@pytest.mark.parametrize("index", ["-1", "10000", "seven", "nan", "inf", "1e400"])
 def test_bad_test_image_index(client, index):
     response = client.get("/api/test-image", params={"index": index})
     assert response.status_code == 422 and "index" in str(response.json()["detail"])
@@ -173,12 +214,15 @@ def test_oversized_body_is_refused_and_the_server_keeps_serving(client, seven):
 def test_serve_binds_to_localhost_only_and_says_so(lecture_run, monkeypatch, capsys):
     import uvicorn
 
+    import netscope.serve
     from netscope.serve import ServeConfig, serve
 
     calls = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.update(kwargs))
+    # the server process caps glibc's malloc arenas; this test process keeps its own
+    monkeypatch.setattr(netscope.serve, "cap_malloc_arenas", lambda: calls.update(capped=True))
     serve(lecture_run.path, ServeConfig(port=8123))
-    assert calls["host"] == "127.0.0.1" and calls["port"] == 8123
+    assert calls["host"] == "127.0.0.1" and calls["port"] == 8123 and calls["capped"]
     assert "127.0.0.1 only" in capsys.readouterr().err
 
 
@@ -188,3 +232,60 @@ def test_bad_port_is_a_netscope_error():
 
     with pytest.raises(NetscopeError, match="--port"):
         ServeConfig(port=70000)
+
+
+CONCURRENT_KINDS = [  # a mix of every model endpoint, cheap enough for a few hundred requests
+    ("/api/predict", {}),
+    ("/api/explain", {"method": "saliency"}),
+    ("/api/twin", {"method": "fgsm", "eps": 0.1}),
+    ("/api/predict", {"layers": ["conv2", "relu3"]}),
+    ("/api/explain", {"method": "saliency", "target": 3}),
+    ("/api/twin", {"method": "deepfool"}),
+]
+
+
+async def send_together(url: str, requests: list[tuple[str, dict]]) -> list[httpx.Response]:
+    """Returns the responses to `requests`, all sent at once, each on its own connection."""
+    limits = httpx.Limits(max_connections=len(requests))
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=300) as client:
+        return await asyncio.gather(*(client.post(path, json=body) for path, body in requests))
+
+
+def test_concurrent_requests_each_get_their_own_answer(lecture_run, mnist):
+    requests = [
+        (path, {"image": page_image(mnist, i), **extra})
+        for i, (path, extra) in zip(range(210), cycle(CONCURRENT_KINDS))
+    ]
+    app = create_app(lecture_run.path, mnist, max_active=len(requests))  # all inside at once
+    with local_server(app) as url:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            alone = [client.post(path, json=body) for path, body in requests]
+        together = asyncio.run(send_together(url, requests))
+    assert [r.status_code for r in alone] == [200] * len(requests)
+    assert Counter(r.status_code for r in together) == {200: len(requests)}
+    differ = [i for i, (a, b) in enumerate(zip(alone, together)) if a.json() != b.json()]
+    assert differ == []  # every answer, bit for bit, the one the request gets when served alone
+
+
+def test_overload_gets_429_with_retry_after_and_never_a_5xx(lecture_run, mnist, seven):
+    app = create_app(lecture_run.path, mnist, max_active=3)
+    body = {"image": seven, "layers": ["fc2"]}
+    with local_server(app) as url, ThreadPoolExecutor(12) as pool:
+        alone = httpx.post(f"{url}api/predict", json=body).json()
+        busy = ExitStack()
+        for _ in range(REPLICAS):  # every copy of the model is busy: three requests get in, wait
+            busy.enter_context(app.state.lab.evaluating("model.safetensors"))
+        with busy:
+            futures = [pool.submit(httpx.post, f"{url}api/predict", json=body) for _ in range(12)]
+            deadline = time.monotonic() + 60
+            while sum(f.done() for f in futures) < 9 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        responses = [f.result() for f in futures]
+        retried = httpx.post(f"{url}api/predict", json=body)
+    assert Counter(r.status_code for r in responses) == {200: 3, 429: 9}
+    for response in responses:
+        if response.status_code == 429:
+            assert response.headers["retry-after"] == "1" and "busy" in response.json()["detail"]
+        else:
+            assert response.json() == alone
+    assert retried.status_code == 200 and retried.json() == alone

@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from netscope.batches import epoch_shifts
 from netscope.config import TrainConfig, recipe_config
 from netscope.device import Processes, shard, uses_bf16
 from netscope.errors import NetscopeError
@@ -17,7 +18,6 @@ from netscope.train import (
     GraphUpdate,
     _move_optimizer_state,
     eager_update,
-    epoch_shifts,
     make_optimizer,
     resume,
     set_lr,

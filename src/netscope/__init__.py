@@ -17,6 +17,7 @@ _EXPORTS = {
     "Run": "netscope.run",
     "load_run": "netscope.run",
     "TrainConfig": "netscope.config",
+    "show": "netscope.display",
 }
 
 __all__ = ["NetscopeError", *_EXPORTS]

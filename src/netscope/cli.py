@@ -184,22 +184,19 @@ COMMANDS["data"] = Command(
 
 def cmd_train(args: argparse.Namespace) -> None:
     from netscope.config import TrainConfig, recipe_config
-    from netscope.costs import train_seconds
+    from netscope.costs import resume_seconds, train_seconds
     from netscope.device import processes_from_env
-    from netscope.run import read_json
     from netscope.train import resume, train
 
     overrides = config_overrides(args, TrainConfig)
     quick = "--recipe fast (one epoch), or --epochs 1 --train-limit 10000"
     if args.resume:
         check_resume_flags(Path(args.resume), overrides)
-        info = read_json(Path(args.resume) / "run.json")
-        config = TrainConfig(**{**info["config"], **overrides})
-        expect(train_seconds(config, config.epochs - info["epochs_done"]))
+        expect(resume_seconds(args.resume, args.epochs))
         run = resume(args.resume, epochs=args.epochs, progress=args.progress)
     else:
         overrides.pop("recipe", None)
-        config = recipe_config(args.recipe or "lecture", **overrides)
+        config = recipe_config(args.recipe, **overrides)  # no --recipe: default_recipe
         expect(train_seconds(config), quick if config.epochs > 1 else "")
         run = train(config)
     if processes_from_env().writer:  # under torchrun, rank 0 alone reports
@@ -210,10 +207,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 def check_resume_flags(run_dir: Path, overrides: dict) -> None:
     """Raises NetscopeError for a flag that would change the config recorded in `run_dir`:
     --resume continues the recorded run, and only its length and progress bar may change."""
-    from netscope.run import read_json
+    from netscope.run import read_run_info
     from netscope.train import RESUMABLE
 
-    recorded = read_json(run_dir / "run.json").get("config", {})
+    recorded = read_run_info(run_dir)["config"]
     for name, value in overrides.items():
         if name not in RESUMABLE and recorded.get(name) != value:
             flag = "--" + name.replace("_", "-")
@@ -257,6 +254,66 @@ def add_evaluate(parser: argparse.ArgumentParser) -> None:
 
 COMMANDS["evaluate"] = Command(
     "test error, per-class errors, confusion matrix", add_evaluate, cmd_evaluate
+)
+
+# ---------------------------------------------------------------- import (issue 15)
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from netscope.import_model import import_model
+
+    run = import_model(
+        args.factory, args.weights, mean=args.mean, std=args.std, data=args.data,
+        data_dir=args.data_dir, out=args.out,
+    )  # fmt: skip
+    print(f"test error {run.info['metrics']['test_error_pct']:.2f} % on {run.info['data']['name']}")
+    print(f"netscope: run written to {run.path}; its model is your code, so commands that load it")
+    print(f"need NETSCOPE_TRUST_CODE=1, e.g. NETSCOPE_TRUST_CODE=1 netscope inspect {run.path}")
+
+
+def add_import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "factory",
+        metavar="MODULE:FACTORY",
+        help="what builds your nn.Module: a .py file or module name, a colon, and "
+        "a function or class called without arguments (e.g. my_model.py:make)",
+    )
+    parser.add_argument(
+        "--weights",
+        required=True,
+        metavar="FILE.safetensors",
+        help="the model's state_dict, saved with safetensors.torch.save_file",
+    )
+    parser.add_argument(
+        "--mean",
+        required=True,
+        type=float,
+        nargs="+",
+        help="per-channel mean the model's inputs were normalised with, on "
+        "pixels in [0, 1] (one value, or one per channel; 0 if none)",
+    )
+    parser.add_argument(
+        "--std",
+        required=True,
+        type=float,
+        nargs="+",
+        help="per-channel standard deviation, likewise (1 if none)",
+    )
+    parser.add_argument(
+        "--data",
+        default="mnist",
+        help="the images the model classifies: mnist | fashion-mnist | cifar10 | "
+        "PATH to an image folder (default: mnist)",
+    )
+    parser.add_argument("--data-dir", help="folder holding the data set files")
+    parser.add_argument("--out", help="run directory to write (default: runs/<timestamp>)")
+    add_progress_flag(parser)
+
+
+COMMANDS["import"] = Command(
+    "a run directory for your own trained model, so every command works on it",
+    add_import,
+    cmd_import,
 )
 
 

@@ -35,6 +35,9 @@ COSTS = {
     "inspect_class_models": 400.0,
     "inspect_deep_dream": 300.0,
     "inspect_morph": 300.0,
+    "inspect_projections": 1300.0,  # measured after the stage was added (2 cores, load 0.6)
+    "inspect_growth": 350.0,
+    "inspect_units": 500.0,
     "fool_gradient_step": 0.3,  # per step, all classes at once
     "fool_evolution_step": 0.3,
     "compare_image": 0.5,  # per image compared, at CompareConfig's defaults
@@ -83,15 +86,29 @@ def train_seconds(config, epochs: int | None = None) -> float | None:
     work = flops(model, spec.image_shape) / LECTURE_CNN_MULTIPLY_ADDS
     train_size = min(spec.sizes[0], config.train_limit or spec.sizes[0])
     test_size = min(spec.sizes[1], config.test_limit or spec.sizes[1])
-    epochs = config.epochs if epochs is None else epochs
+    per_epoch = math.ceil(train_size / config.batch_size)
+    if epochs is None:  # --min-steps may add epochs (netscope.batches.with_min_steps)
+        epochs = max(config.epochs, math.ceil(config.min_steps / per_epoch))
     step = COSTS[f"train_step_{config.adversarial or 'clean'}"] * config.batch_size / 100
-    steps = math.ceil(train_size / config.batch_size) * epochs * step
+    steps = per_epoch * epochs * step
     steps += COSTS["score_image"] * test_size * epochs
     if config.adversarial and config.adversarial_check:  # the clean twin, then the attacks
         steps = steps * (1 + COSTS["train_step_clean"] / step)
         attacks = COSTS["attack_pgd"] + COSTS["attack_deepfool"]
         steps += 2 * config.adversarial_check * attacks
     return steps * work * STEP_S
+
+
+def resume_seconds(run_dir, epochs: int | None = None) -> float | None:
+    """Returns the expected seconds of `netscope train --resume RUN_DIR [--epochs N]` (None for
+    an imported model, which has no training to resume)."""
+    from netscope.run import config_from_info, read_run_info
+
+    info = read_run_info(run_dir)
+    if "imported" in info:
+        return None
+    config = config_from_info(info)
+    return train_seconds(config, (epochs or config.epochs) - info["epochs_done"])
 
 
 def attack_seconds(config) -> float:
@@ -121,6 +138,9 @@ def _stage_scales(config) -> dict[str, float]:
         "class_models": config.class_steps / 200,
         "deep_dream": config.dream_steps / 10 * config.octaves / 3 * (config.dream_size / 112) ** 2,
         "morph": config.morph_steps / 100 * len(config.morph) / 2,
+        "projections": search / 10_000,
+        "growth": config.units / 4 * config.unit_images / 1000,
+        "units": config.units / 4 * config.unit_steps / 256 * config.unit_copies / 3,
     }
 
 

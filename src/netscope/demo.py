@@ -56,7 +56,7 @@ def analyses(run: Run | None, progress: bool = True) -> list[Analysis]:
             "inspect",
             "inspect.json",
             lambda out: run_inspect(run, out, InspectConfig(progress=progress)),
-            "filters, top patches, occlusion, saliency, class models, dream, morph",
+            "every inspection stage, from the filters to the morphs",
         )
     ]
     for spec in ATTACKS.values():

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from netscope.device import resolve_device
+from netscope.display import Shows, figure_of
 from netscope.folders import output_folder
-from netscope.png import SLIDE_TEXT, save_png
+from netscope.png import SLIDE_TEXT, pyplot, save_png
 from netscope.provenance import weights_of
 from netscope.record import Figure, is_fresh, write_record
 from netscope.run import read_json
@@ -43,13 +44,20 @@ def error_pct(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 @dataclass
-class Evaluation:
+class Evaluation(Shows):
     """A classifier's errors on a labelled set; confusion rows are true classes, columns predicted."""
 
     test_error_pct: float
     per_class_error_pct: list[float]
     confusion: torch.Tensor
     classes: list[str]
+
+    def __repr__(self) -> str:
+        worst = self.most_confused(1)
+        pair = f"; most confused: {worst[0][0]} → {worst[0][1]} ({worst[0][2]}×)" if worst else ""
+        return (
+            f"Evaluation({len(self.classes)} classes: test error {self.test_error_pct:.2f} %{pair})"
+        )
 
     def most_confused(self, k: int = 5) -> list[tuple[str, str, int]]:
         """Returns the k most frequent (true, predicted, count) mistakes."""
@@ -91,16 +99,6 @@ def evaluate(
     )
 
 
-def pyplot():
-    """Returns matplotlib's pyplot on the file-only backend (imported when a figure is drawn)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def save_confusion_png(evaluation: Evaluation, path: Path, title: str = "") -> Path:
     """Writes the confusion matrix (log colour scale, counts written in) as a PNG; returns the path."""
     from matplotlib.colors import LogNorm
@@ -121,6 +119,12 @@ def save_confusion_png(evaluation: Evaluation, path: Path, title: str = "") -> P
         ax.set_title(title or f"Confusion matrix — test error {evaluation.test_error_pct:.2f} %")
         fig.colorbar(image, ax=ax, label="count + 1 (log scale)")
         return save_png(fig, path)
+
+
+@figure_of(Evaluation)
+def evaluation_figure(evaluation: Evaluation, path: Path) -> Path:
+    """Returns `path` after drawing the confusion matrix there (what Jupyter shows)."""
+    return save_confusion_png(evaluation, path)
 
 
 def _write_counts(ax, confusion) -> None:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 # text large enough to read on a slide, titles larger still, whatever another module set; used as
 # `with plt.rc_context(SLIDE_TEXT):` so that the caller's own matplotlib settings stay as they were
 SLIDE_TEXT = {"font.size": 13, "axes.titlesize": "large", "figure.titlesize": "large"}
+
+
+def pyplot():
+    """Returns matplotlib's pyplot drawing off-screen (Agg), since netscope writes its figures to
+    files, also on servers and machines without a display. A Jupyter kernel keeps its inline
+    backend, so that a notebook still shows the user's own plots (netscope closes each figure it
+    writes, so none of its figures shows twice)."""
+    import matplotlib
+
+    if "inline" not in os.environ.get("MPLBACKEND", ""):  # ipykernel sets it for the notebook
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plain_text(fig):

@@ -26,16 +26,22 @@ def weights_epoch(run: Run) -> int:
     return int(saved) if saved.isdigit() else int(run.info.get("epochs_done", 0))
 
 
+def is_finished(run: Run) -> bool:
+    """Returns True for a run whose training ended (or a model trained elsewhere, imported)."""
+    return "imported" in run.info or run.info.get("epochs_done", 0) >= run.config.epochs
+
+
 def weights_of(run: Run) -> dict:
-    """Returns what an analysis record says of the weights it used: checkpoint, epoch, the
-    run's finished and planned epochs, and a note when the run is unfinished."""
-    done, planned = run.info.get("epochs_done", 0), run.config.epochs
+    """Returns what an analysis record says of the weights it used: checkpoint, epoch (None
+    for an imported model), the run's finished and planned epochs, and a note when the run is
+    unfinished."""
+    imported = "imported" in run.info
     record = {
         "checkpoint": run.checkpoint,
-        "epoch": weights_epoch(run),
-        "epochs_done": done,
-        "epochs_planned": planned,
-        "finished": done >= planned,
+        "epoch": None if imported else weights_epoch(run),
+        "epochs_done": run.info.get("epochs_done", 0),
+        "epochs_planned": run.config.epochs,
+        "finished": is_finished(run),
     }
     note = unfinished_note(run)
     return record | ({"note": note} if note else {})
@@ -44,9 +50,9 @@ def weights_of(run: Run) -> dict:
 def unfinished_note(run: Run) -> str | None:
     """Returns one sentence saying the run is unfinished and which weights are used (None for
     a finished run)."""
-    done, planned = run.info.get("epochs_done", 0), run.config.epochs
-    if done >= planned:
+    if is_finished(run):
         return None
+    done, planned = run.info.get("epochs_done", 0), run.config.epochs
     epoch = weights_epoch(run)
     which = "the untrained weights (epoch 0)" if epoch == 0 else f"the weights after epoch {epoch}"
     return (

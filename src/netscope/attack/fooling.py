@@ -17,6 +17,7 @@ from torch import nn
 from netscope.attack.checks import check_positive_int
 from netscope.attack.plots import pyplot, show
 from netscope.attack.result import eval_mode
+from netscope.display import Shows, class_names, figure_of
 from netscope.errors import NetscopeError
 from netscope.png import save_png
 from netscope.progress import progress_bar
@@ -25,7 +26,7 @@ METHODS = ("gradient", "evolution")
 
 
 @dataclass
-class FoolingResult:
+class FoolingResult(Shows):
     """One image per requested class and the model's confidence that it shows that class."""
 
     method: str
@@ -35,6 +36,13 @@ class FoolingResult:
     predicted: torch.Tensor  # int64 K: the model's arg-max class
     steps: int  # gradient steps or generations used (the slowest image)
     seconds: float
+
+    def __repr__(self) -> str:
+        sure = int(self.success().sum())
+        return (
+            f"FoolingResult({self.method}, {len(self.images)} images: {sure} classified as their "
+            f"class with ≥ 99 % confidence; {self.steps} steps, {self.seconds:.2g} s)"
+        )
 
     def success(self, threshold: float = 0.99) -> torch.Tensor:
         """Returns True where the image is classified as its class with ≥ threshold confidence."""
@@ -197,3 +205,11 @@ def plot_fooling_grid(fooling: FoolingResult, classes: list[str], path: Path) ->
         fontsize=13,
     )
     return save_png(fig, path)
+
+
+@figure_of(FoolingResult)
+def fooling_figure(fooling: FoolingResult, path: Path, classes: list[str] | None = None) -> Path:
+    """Returns `path` after drawing the fooling images there (what Jupyter shows)."""
+    return plot_fooling_grid(
+        fooling, class_names(classes, fooling.classes, fooling.predicted), path
+    )

@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from netscope.png import save_png
-
-if TYPE_CHECKING:
-    from netscope.attack.result import AttackResult
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from netscope.attack.result import AttackResult
+from netscope.display import class_names, figure_of
+from netscope.png import pyplot, save_png
 
 
 def show(ax, image: torch.Tensor, title: str, color: str = "black") -> None:
@@ -82,6 +71,13 @@ def plot_attack_examples(
         )
     fig.suptitle(title or f"{result.method}: original | difference | adversarial", fontsize=13)
     return save_png(fig, path)
+
+
+@figure_of(AttackResult)
+def attack_figure(result: AttackResult, path: Path, classes: list[str] | None = None) -> Path:
+    """Returns `path` after drawing the attack's examples there (what Jupyter shows)."""
+    names = class_names(classes, result.labels, result.original_pred, result.adversarial_pred)
+    return plot_attack_examples(result, names, path)
 
 
 def _label(kind: str, result: AttackResult, i: int, adversarial: bool, classes: list[str]) -> str:

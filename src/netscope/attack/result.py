@@ -10,9 +10,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from netscope.display import Shows
+
 
 @dataclass
-class AttackResult:
+class AttackResult(Shows):
     """What an attack produced for a batch of N images (all tensors on the images' device)."""
 
     method: str
@@ -26,6 +28,17 @@ class AttackResult:
     success: torch.Tensor  # bool N: misclassified (untargeted) or classified as the target
     seconds: float
     targets: torch.Tensor | None = None
+
+    def __repr__(self) -> str:
+        m = self.metrics()
+        if not m["n_attacked"]:
+            found = "no image was classified correctly"
+        else:
+            fooled = round(m["success_rate"] * m["n_attacked"])
+            found = f"fooled {fooled} of {m['n_attacked']} correctly classified"
+            if fooled:
+                found += f", median ‖r‖₂ {m['l2_median']:.2f}, ‖r‖∞ {m['linf_median']:.2f}"
+        return f"AttackResult({self.method}, {m['n']} images: {found}; {self.seconds:.2g} s)"
 
     @property
     def perturbation(self) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """What the attack pipeline, the CLI, the demo, the report and the web page know of an attack.
 
 Each attack file ends with its `SPEC`; attack/registry.py lists them. Adding an attack is one
-file (the attack, a `run(job)` adapter and its SPEC) plus one line in the registry.
+file (the attack, an adapter from an AttackJob and its SPEC) plus one line in the registry.
 """
 
 from __future__ import annotations

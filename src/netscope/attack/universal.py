@@ -22,6 +22,7 @@ from netscope.attack.gradient import project
 from netscope.attack.plots import pick_examples, pyplot, show
 from netscope.attack.result import AttackResult, classify, eval_mode, make_result
 from netscope.attack.spec import AttackJob, AttackSpec
+from netscope.display import Shows, figure_of
 from netscope.errors import NetscopeError
 from netscope.png import save_png
 from netscope.progress import progress_bar
@@ -29,7 +30,7 @@ from netscope.record import Figure
 
 
 @dataclass
-class UniversalResult:
+class UniversalResult(Shows):
     """One perturbation for all images, and how often it changes the model's decision."""
 
     perturbation: torch.Tensor  # C×H×W, ‖v‖ ≤ xi in `norm`
@@ -40,6 +41,14 @@ class UniversalResult:
     # returned perturbation is the one after the best pass)
     seconds: float = 0.0
     n_images: int = 0  # the images it was built on
+
+    def __repr__(self) -> str:
+        size = f"‖v‖{'₂' if self.norm == 'l2' else '∞'} ≤ {self.xi:g}"
+        return (
+            f"UniversalResult({size}: changes {100 * self.fooling_rate:.1f} % of the "
+            f"{self.n_images} images it was built on; {len(self.history)} passes, "
+            f"{self.seconds:.2g} s)"
+        )
 
 
 def fooling_rate(model: nn.Module, images: torch.Tensor, perturbation: torch.Tensor) -> float:
@@ -124,11 +133,19 @@ def apply_universal(
 
 
 def plot_universal(
-    universal: UniversalResult, result: AttackResult, classes: list[str], path: Path, k: int = 4
+    universal: UniversalResult,
+    result: AttackResult | None,
+    classes: list[str],
+    path: Path,
+    k: int = 4,
 ) -> Path:
-    """Writes the universal perturbation (diverging colours) and k images with it added."""
+    """Writes the universal perturbation (diverging colours) and k images of `result` with it
+    added (none without a result)."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, k + 1, figsize=(2.8 * (k + 1) + 0.8, 3.4), dpi=120)
+    k = k if result is not None else 0
+    width = 2.8 * (k + 1) + 0.8 if k else 5.0
+    fig, axes = plt.subplots(1, k + 1, figsize=(width, 3.4 + (not k)), dpi=120, squeeze=False)
+    axes = axes[0]
     v = universal.perturbation.detach().float().cpu()
     limit = float(v.abs().max()) or 1.0
     image = axes[0].imshow(v.mean(0).numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
@@ -136,7 +153,7 @@ def plot_universal(
     axes[0].set_xticks([])
     axes[0].set_yticks([])
     fig.colorbar(image, ax=axes[0], fraction=0.046, pad=0.04, label="pixel change")
-    for ax, i in zip(axes[1:], pick_examples(result, k)):
+    for ax, i in zip(axes[1:], pick_examples(result, k) if k else []):
         fooled = bool(result.adversarial_pred[i] != result.original_pred[i])
         title = (
             f"“{classes[int(result.original_pred[i])]}” → "
@@ -144,11 +161,17 @@ def plot_universal(
         )
         show(ax, result.adversarial[i], title, "firebrick" if fooled else "black")
     fig.suptitle(
-        f"One perturbation for all images: changes {100 * universal.fooling_rate:.0f} % of the "
-        "images it was built on",
+        f"One perturbation for all images:{' ' if k else chr(10)}changes "
+        f"{100 * universal.fooling_rate:.0f} % of the images it was built on",
         fontsize=13,
     )
     return save_png(fig, path)
+
+
+@figure_of(UniversalResult)
+def universal_figure(universal: UniversalResult, path: Path) -> Path:
+    """Returns `path` after drawing the perturbation there (what Jupyter shows)."""
+    return plot_universal(universal, None, [], path)
 
 
 # ---------------------------------------------------------------- as the pipeline runs it
@@ -168,7 +191,7 @@ class UniversalOptions:
     batch_size: int = 8  # images per visit
 
 
-@dataclass
+@dataclass(repr=False)
 class UniversalAttack(AttackResult):
     """The result of adding one universal perturbation to every test image, and how it was made."""
 

@@ -1,26 +1,34 @@
-"""A layer's responses to N images, computed batch by batch through the shared layer capture.
+"""A layer's responses to N images, computed batch by batch through the shared layer capture and
+kept as the measures need them, exactly and in bounded memory:
 
-Bounded memory: a layer is flattened (or pooled over positions, `spatial="pool"`) batch by batch.
-A layer with more than `max_units` (default 2048) units is reduced on the fly by a sparse random
-projection (Li et al. 2006; scikit-learn's `SparseRandomProjection`, stored as a sparse torch
-tensor on the device), which approximately preserves distances and so CKA and linear
-predictivity. As a regression *target* a layer keeps up to `max_targets` (default 500) of its real
-units, drawn at random, and its score is the median over that sample. Memory is thus at most
-images × (max_units + max_targets) floats per layer, whatever the layer's size.
+- `gram`: the N×N matrix of inner products of the images' responses over all the layer's units
+  (float64). Linear CKA and ridge predictivity *from* a layer are functions of it alone.
+- `units`: up to `max_targets` (default 500) of the layer's real units, drawn at random, as
+  regression *targets*; a target layer's score is the median over this sample.
+
+The Gram matrix is summed over slices of units, K = Σ X_s X_sᵀ: at most `max_units` (default
+32768) units of all layers together are held per pass over the images, so memory stays within
+images × max_units floats (plus N×N per layer) whatever the layers' sizes; wider layers take
+more passes (the lecture CNN's hidden layers fit in one).
+
+Default layers (`default_layers`): every call of an activation module (nn.ReLU, nn.Tanh, ...) in
+the order of the forward pass, then the model's last layer; a model that applies its activations
+as functions has no such modules, and then every layer without children is compared. Two
+writings of one network (nn.Sequential vs F.relu in `forward`) may thus get different default
+layers; name the layers to compare the same ones.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-from netscope.attack.result import eval_mode
 from netscope.errors import NetscopeError
-from netscope.inspect.hooks import capture, forward, layer_names, resolve_layer
+from netscope.inspect.hooks import eval_flags, layer_calls, named_layers, resolve_layer, run_to
 from netscope.progress import progress_bar
 
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.ReLU6)
@@ -28,35 +36,32 @@ ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigm
 
 @dataclass
 class LayerFeatures:
-    """A layer's responses to N images: `dims` for CKA and as a regression source (all units, or a
-    random projection of them), `units` as a regression target (all units, or a random sample)."""
+    """A layer's responses to N images: `gram`, N×N inner products over all its units (float64),
+    and `units`, N × (a random sample of its real units) as regression targets."""
 
-    dims: torch.Tensor
+    gram: torch.Tensor
     units: torch.Tensor
     total_units: int
 
-    @property
-    def projected(self) -> bool:
-        return self.dims.shape[1] < self.total_units
+
+def gram_of(responses: torch.Tensor) -> torch.Tensor:
+    """Returns the N×N float64 Gram matrix of an N × units matrix."""
+    x = responses.flatten(1).double()
+    return x @ x.T
 
 
-def default_layers(model: nn.Module) -> list[str]:
-    """Returns the names of the model's activation-function layers followed by its output layer."""
-    modules = {name: module for name, module in leaf_modules(model)}
-    leaves = list(modules)
-    chosen = [n for n in leaves if isinstance(modules[n], ACTIVATIONS)]
+def default_layers(model: nn.Module, image_shape: tuple[int, ...] | None = None) -> list[str]:
+    """Returns the model's activation layers followed by its last layer: in call order, each call
+    named ("relu", "relu#1", ...), when `image_shape` is given; else in definition order."""
+    modules = dict(named_layers(model))
+    if image_shape is None:
+        leaves = [name for name, module in modules.items() if not list(module.children())]
+    else:
+        leaves = layer_calls(model, image_shape)
+    chosen = [n for n in leaves if isinstance(modules[n.partition("#")[0]], ACTIVATIONS)]
     if not chosen:  # activations applied functionally: every leaf layer is a candidate
         return leaves
     return chosen if chosen[-1] == leaves[-1] else chosen + [leaves[-1]]
-
-
-def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Returns (user's name, module) of every module without children, in definition order."""
-    return [(n, resolve_layer(model, n)[1]) for n in layer_names(model) if is_leaf(model, n)]
-
-
-def is_leaf(model: nn.Module, name: str) -> bool:
-    return not list(resolve_layer(model, name)[1].children())
 
 
 def check_layers(model: nn.Module, layers: list[str], argument: str = "--layers") -> list[str]:
@@ -71,49 +76,61 @@ def check_layers(model: nn.Module, layers: list[str], argument: str = "--layers"
     return list(layers)
 
 
-class Reducer:
-    """Maps a batch of flat responses (B × p) to its bounded views, the same way for every batch."""
-
-    def __init__(self, total: int, max_units: int, max_targets: int, seed: int, device):
-        generator = torch.Generator().manual_seed(seed)
-        self.total = total
-        self.sample = None
-        if total > max_targets:
-            self.sample = torch.randperm(total, generator=generator)[:max_targets].sort().values
-            self.sample = self.sample.to(device)
-        self.projection = None
-        if total > max_units:
-            self.projection = sparse_projection(total, max_units, seed, device)
-
-    def __call__(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        flat = flat.float()
-        if self.projection is not None:  # sparse @ dense is the product CPU and CUDA both have
-            dims = torch.sparse.mm(self.projection, flat.T).T
-        else:
-            dims = flat.clone()
-        units = flat[:, self.sample] if self.sample is not None else flat.clone()
-        return dims, units
-
-
-def sparse_projection(total: int, k: int, seed: int, device) -> torch.Tensor:
-    """Returns a sparse k × total random projection (Li et al. 2006) that keeps squared norms on
-    average; stored sparse, so its memory grows like k·sqrt(total), not k·total."""
-    import scipy.sparse
-    from sklearn.random_projection import SparseRandomProjection
-
-    projector = SparseRandomProjection(n_components=k, random_state=seed, dense_output=False)
-    matrix = projector.fit(scipy.sparse.csr_matrix((1, total))).components_.tocoo()
-    index = torch.from_numpy(np.vstack([matrix.row, matrix.col])).long()
-    values = torch.from_numpy(matrix.data).float()
-    projection = torch.sparse_coo_tensor(index, values, (k, total), check_invariants=True)
-    return projection.coalesce().to(device)
-
-
 def flatten_response(output: torch.Tensor, spatial: str) -> torch.Tensor:
     """Returns one row per image: all values (`flatten`) or the mean over positions (`pool`)."""
     if spatial == "pool" and output.dim() > 2:
         return output.flatten(2).mean(2)
     return output.flatten(1)
+
+
+def target_sample(total: int, max_targets: int, seed: int) -> torch.Tensor | None:
+    """Returns the sorted indices of up to `max_targets` units drawn at random (None: all)."""
+    if total <= max_targets:
+        return None
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(total, generator=generator)[:max_targets].sort().values
+
+
+def add_gram(gram: torch.Tensor, responses: torch.Tensor, chunk: int = 4096) -> None:
+    """Adds responses·responsesᵀ to `gram` in float64, a few thousand units at a time."""
+    for start in range(0, responses.shape[1], chunk):
+        part = responses[:, start : start + chunk].double()
+        gram.addmm_(part, part.T)
+
+
+class GramReader:
+    """One layer's Gram matrix, summed over slices of its units (one slice per pass over the
+    images), and its target units (read in the first pass)."""
+
+    def __init__(self, n: int, size: int, passes: int, sample: torch.Tensor | None, device):
+        self.size, self.width = size, math.ceil(size / passes)
+        self.sample = None if sample is None else sample.to(device)
+        self.gram = torch.zeros(n, n, dtype=torch.float64, device=device)
+        self.units: list[torch.Tensor] = []
+        self.held: torch.Tensor | None = None
+        self.columns = slice(0, 0)
+
+    def start_pass(self, part: int) -> bool:
+        """Returns whether this layer has units left to read in pass `part`."""
+        first = part * self.width
+        self.columns = slice(first, min(first + self.width, self.size))
+        return first < self.size
+
+    def read(self, start: int, flat: torch.Tensor, first_pass: bool) -> None:
+        """Keeps this pass's slice of a batch's responses (images start, start + 1, ...)."""
+        if self.held is None:
+            width = self.columns.stop - self.columns.start
+            self.held = flat.new_empty(len(self.gram), width)
+        self.held[start : start + len(flat)] = flat[:, self.columns]
+        if first_pass:
+            self.units.append(flat if self.sample is None else flat[:, self.sample])
+
+    def end_pass(self) -> None:
+        add_gram(self.gram, self.held)
+        self.held = None
+
+    def features(self) -> LayerFeatures:
+        return LayerFeatures(self.gram, torch.cat(self.units), self.size)
 
 
 @torch.inference_mode()
@@ -123,46 +140,56 @@ def layer_features(
     layers: list[str],
     *,
     spatial: str = "flatten",
-    max_units: int = 2048,
+    max_units: int = 32768,
     max_targets: int = 500,
     seed: int = 0,
     batch_size: int = 250,
     progress: bool = False,
 ) -> dict[str, LayerFeatures]:
-    """Returns the bounded responses of `layers` (names from `named_modules()`) to `images`
-    (pixels in [0, 1] for a `Normalized` model), computed in batches on the images' device."""
+    """Returns the Gram matrices and target units of `layers` (names from `named_modules()`) on
+    `images` (pixels in [0, 1] for a `Normalized` model), computed in batches on the images'
+    device, in as many passes over the images as `max_units` requires (eval mode)."""
     check_layers(model, layers)
-    reducers: dict[str, Reducer] = {}
-    batches: dict[str, list] = {name: [] for name in layers}
     starts = range(0, len(images), batch_size)
-    bar = progress_bar(
-        starts, desc="activations", disable=not progress, leave=False, file=sys.stderr
-    )
-    with eval_mode(model), capture(model, layers) as outputs:
-        for start in bar:
-            outputs.clear()
-            forward(model, images[start : start + batch_size])
-            for index, name in enumerate(layers):
-                flat = flatten_response(outputs[name], spatial)
-                if name not in reducers:
-                    reducers[name] = Reducer(
-                        flat.shape[1], max_units, max_targets, seed * 1000 + index, flat.device
-                    )
-                batches[name].append(reducers[name](flat))
-    return {name: stack_batches(batches[name], reducers[name].total) for name in layers}
-
-
-def stack_batches(batches: list, total: int) -> LayerFeatures:
-    """Returns the LayerFeatures made of per-batch (dims, units) pairs."""
-    return LayerFeatures(
-        torch.cat([d for d, _ in batches]), torch.cat([u for _, u in batches]), total
-    )
+    with eval_flags(model):
+        first = run_to(model, images[:1], layers)
+        sizes = {name: flatten_response(out, spatial).shape[1] for name, out in first.items()}
+        passes = math.ceil(sum(sizes.values()) / max_units)
+        readers = {
+            name: GramReader(
+                len(images),
+                sizes[name],
+                passes,
+                target_sample(sizes[name], max_targets, seed * 1000 + index),
+                images.device,
+            )
+            for index, name in enumerate(layers)
+        }
+        bar = progress_bar(
+            total=passes * len(starts),
+            desc="activations",
+            disable=not progress,
+            leave=False,
+            file=sys.stderr,
+        )
+        for part in range(passes):
+            active = [name for name in layers if readers[name].start_pass(part)]
+            for start in starts if active else ():
+                outputs = run_to(model, images[start : start + batch_size], active)
+                for name, output in outputs.items():
+                    readers[name].read(start, flatten_response(output, spatial), part == 0)
+                bar.update()
+            for name in active:
+                readers[name].end_pass()
+        bar.close()
+    return {name: reader.features() for name, reader in readers.items()}
 
 
 def response_features(
-    responses: torch.Tensor, max_units: int = 2048, max_targets: int = 500, seed: int = 0
+    responses: torch.Tensor, max_targets: int = 500, seed: int = 0
 ) -> LayerFeatures:
-    """Returns an images × units response matrix (e.g. recordings) reduced like a layer."""
+    """Returns an images × units response matrix (e.g. recordings) as a layer's features."""
     flat = responses.flatten(1).float()
-    dims, units = Reducer(flat.shape[1], max_units, max_targets, seed, flat.device)(flat)
-    return LayerFeatures(dims, units, flat.shape[1])
+    sample = target_sample(flat.shape[1], max_targets, seed)
+    units = flat if sample is None else flat[:, sample.to(flat.device)]
+    return LayerFeatures(gram_of(flat), units, flat.shape[1])

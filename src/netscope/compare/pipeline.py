@@ -20,7 +20,7 @@ from netscope.compare.measures import Comparison, compare_features
 from netscope.compare.plots import save_heatmaps
 from netscope.device import resolve_device
 from netscope.errors import NetscopeError
-from netscope.inspect.hooks import layer_names
+from netscope.inspect.hooks import layer_names, split_call
 from netscope.provenance import weights_of
 from netscope.record import write_record
 
@@ -35,7 +35,7 @@ class CompareConfig:
     images: str | None = None  # FILE.npy, N×C×H×W uint8 or floats in [0, 1] (default: test set)
     n_images: int | None = None  # first N test images (default 1000, or the rows of --responses)
     spatial: str = "flatten"  # flatten | pool (mean over positions) for convolutional layers
-    max_units: int = 2048  # larger layers are randomly projected to this many dimensions
+    max_units: int = 32768  # units of all layers read per pass over the images (wider: more passes)
     max_targets: int = 500  # predict at most this many (randomly drawn) units of each B layer
     folds: int = 5  # outer cross-validation folds over images
     seed: int = 0
@@ -83,8 +83,8 @@ def compare_models(
 ) -> Comparison:
     """Returns the Comparison of two models' layers on `images` (pixels for `Normalized` models)."""
     config = config or CompareConfig()
-    layers_a = layers_a or default_layers(model_a)
-    layers_b = layers_b or default_layers(model_b)
+    layers_a = layers_a or default_layers(model_a, tuple(images.shape[1:]))
+    layers_b = layers_b or default_layers(model_b, tuple(images.shape[1:]))
     feats_a = layer_features(model_a, images, layers_a, **config.feature_options())
     feats_b = layer_features(model_b, images, layers_b, **config.feature_options(seed_offset=1))
     return compare_features(feats_a, feats_b, config.folds, config.seed, config.progress)
@@ -173,9 +173,9 @@ def run_compare(run_a, run_b, out: str | Path, config: CompareConfig | None = No
         )
     device = resolve_device(config.device)
     model_a = run_a.pixel_model().to(device)
-    layers_a = check_layers(model_a, config.layers or default_layers(model_a))
+    layers_a = check_layers(model_a, config.layers or default_layers(model_a, run_a.image_shape))
     model_b = None if run_b is None else run_b.pixel_model().to(device)
-    layers_b = None if run_b is None else layers_for_b(model_b, config)
+    layers_b = None if run_b is None else layers_for_b(model_b, config, run_b.image_shape)
     responses = load_responses(config.responses) if config.responses else None
     images, image_phrase = comparison_images(
         run_a, config, None if responses is None else len(responses)
@@ -186,9 +186,10 @@ def run_compare(run_a, run_b, out: str | Path, config: CompareConfig | None = No
         feats_b = layer_features(model_b, images, layers_b, **config.feature_options(1))
         label_b, source_b = run_label(run_b), str(run_b.path)
     else:
-        options = dict(max_units=config.max_units, max_targets=config.max_targets)
         feats_b = {
-            "responses": response_features(responses.to(device), **options, seed=config.seed + 1)
+            "responses": response_features(
+                responses.to(device), config.max_targets, seed=config.seed + 1
+            )
         }
         label_b, source_b = Path(config.responses).name, config.responses
     comparison = compare_features(feats_a, feats_b, config.folds, config.seed, config.progress)
@@ -202,8 +203,6 @@ def run_compare(run_a, run_b, out: str | Path, config: CompareConfig | None = No
         "weights_b": None if run_b is None else weights_of(run_b),
         "images": image_phrase,
         **comparison.as_dict(),
-        "projected_a": [n for n, f in feats_a.items() if f.projected],
-        "projected_b": [n for n, f in feats_b.items() if f.projected],
         "config": asdict(config),
         "figures": figures,
     }
@@ -217,11 +216,11 @@ def run_label(run) -> str:
     return f"{run.path.name} ({Path(run.checkpoint).stem})"
 
 
-def layers_for_b(model_b: nn.Module, config: CompareConfig) -> list[str]:
+def layers_for_b(model_b: nn.Module, config: CompareConfig, image_shape: tuple) -> list[str]:
     """Returns B's layers: --layers-b, else --layers when B has them all, else B's defaults."""
     if config.layers_b:
         return check_layers(model_b, config.layers_b, "--layers-b")
     names = set(layer_names(model_b))
-    if config.layers and all(name in names for name in config.layers):
+    if config.layers and all(split_call(name)[0] in names for name in config.layers):
         return list(config.layers)
-    return default_layers(model_b)
+    return default_layers(model_b, image_shape)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from netscope.compare.measures import Comparison
-from netscope.png import save_png
+from netscope.display import figure_of, join_pngs
+from netscope.png import pyplot, save_png
 from netscope.record import Figure
 
 
@@ -23,10 +25,7 @@ def plot_heatmap(
 ):
     """Returns a matplotlib figure of `matrix` with each value written in its cell and the best
     source (row) of each target (column) outlined."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     values = matrix.double().numpy()
     side = 1.0 + 0.9 * max(len(rows), len(columns))
@@ -87,3 +86,11 @@ def save_heatmaps(comparison: Comparison, out: Path, names: tuple[str, str]) -> 
         save_png(fig, out / file, tight=False, dpi=110)
         figures.append(Figure(file, title, caption))
     return figures
+
+
+@figure_of(Comparison)
+def comparison_figure(comparison: Comparison, path: Path, names=("A", "B")) -> Path:
+    """Returns `path` after drawing both heat maps there, side by side (what Jupyter shows)."""
+    with tempfile.TemporaryDirectory(prefix="netscope-compare-") as folder:
+        files = [Path(folder) / f.file for f in save_heatmaps(comparison, Path(folder), names)]
+        return join_pngs(files, path)

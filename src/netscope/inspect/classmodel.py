@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from netscope.display import Shows, class_names, figure_of
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import check_targets, forward
 from netscope.inspect.optimise import Regulariser, ascend
-from netscope.inspect.plots import plt, show
+from netscope.inspect.plots import plt, save, show
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
@@ -20,12 +22,16 @@ CLASS_MODEL_REGULARISER = Regulariser(l2=0.0, tv=2.0, jitter=1, blur_every=4)
 
 
 @dataclass
-class ClassModels:
+class ClassModels(Shows):
     """One optimised image per class, with what the model makes of it."""
 
     classes: torch.Tensor  # K target classes
     images: torch.Tensor  # K×C×H×W in [0, 1]
     probability: torch.Tensor  # K, softmax probability of the target class
+
+    def __repr__(self) -> str:
+        low, high = float(self.probability.min()), float(self.probability.max())
+        return f"ClassModels({len(self.classes)} classes: p(class) from {low:.3f} to {high:.3f})"
 
 
 def class_models(
@@ -78,6 +84,12 @@ def plot_class_models(models: ClassModels, class_names: list[str], columns: int 
     fig.suptitle("Class models: the input each class's score likes most (grown from grey)")
     fig.tight_layout()
     return fig
+
+
+@figure_of(ClassModels)
+def class_models_figure(models: ClassModels, path: Path, classes: list[str] | None = None) -> Path:
+    """Returns `path` after drawing the class models there (what Jupyter shows)."""
+    return save(plot_class_models(models, class_names(classes, models.classes)), path)
 
 
 def stage(ctx: Context) -> tuple[dict, list[Figure]]:

@@ -28,6 +28,12 @@ class InspectConfig:
     dream_steps: int = 10
     morph: tuple[str, ...] = ("3:8", "chelsea:6")  # SOURCE:TARGET, SOURCE a class or photo
     morph_steps: int = 100
+    projection: str = "deconvnet"  # how units are projected to pixels: deconvnet or guided
+    units: int = 4  # units per layer followed through training and visualised by optimisation
+    unit_images: int = 1000  # test images searched for the units of growth and units stages
+    unit_steps: int = 256  # ascent steps per unit visualisation
+    unit_copies: int = 3  # different optima per unit (a diversity term keeps them apart)
+    fourier: bool = False  # optimise unit images as a 1/f-scaled spectrum (Olah et al. 2017)
     stages: list[str] | None = None  # which stages to run (default: all, in order)
     seed: int = 0
     device: str = "auto"
@@ -45,6 +51,10 @@ class InspectConfig:
             ("octaves", self.octaves >= 1),
             ("dream-steps", self.dream_steps >= 1),
             ("morph-steps", self.morph_steps >= 1),
+            ("units", self.units >= 1),
+            ("unit-images", self.unit_images >= 1),
+            ("unit-steps", self.unit_steps >= 1),
+            ("unit-copies", self.unit_copies >= 1),
         ]
         for flag, ok in checks:
             if not ok:

@@ -3,7 +3,7 @@ examples shown in the per-image figures, and where the figures go."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -32,6 +32,8 @@ class Context:
     images: torch.Tensor | None = None
     targets: torch.Tensor | None = None
     titles: list[str] | None = None
+    run: Run | None = None  # the run itself, for stages that read more of it (its checkpoints)
+    memo: dict = field(default_factory=dict)  # results stages share, computed once
 
 
 def save_figure(ctx: Context, fig, file: str, title: str, caption: str) -> Figure:
@@ -64,7 +66,7 @@ def prepare(run: Run, model: torch.nn.Module, out: Path, config: InspectConfig) 
     limit = config.search_images or len(dataset.test_images)
     test = (dataset.test_images[:limit].float() / 255).to(device)
     labels = dataset.test_labels[:limit].to(device)
-    ctx = Context(model, test, labels, run.classes, run.image_shape, config, out)
+    ctx = Context(model, test, labels, run.classes, run.image_shape, config, out, run=run)
     examples = pick_examples(labels, config.images, len(run.classes))
     ctx.examples, ctx.images, ctx.targets = examples, test[examples], labels[examples]
     with torch.no_grad():

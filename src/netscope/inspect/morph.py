@@ -4,29 +4,36 @@ optimisation (regularised ascent on the target logit) started from a real image,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from netscope.display import Shows, class_names, figure_of
 from netscope.errors import NetscopeError
 from netscope.inspect.classmodel import CLASS_MODEL_REGULARISER
 from netscope.inspect.context import Context, class_index, save_figure
 from netscope.inspect.hooks import check_images, check_targets, forward
 from netscope.inspect.optimise import Regulariser, ascend
 from netscope.inspect.photos import PHOTOS, load_photo
-from netscope.inspect.plots import plt, show
+from netscope.inspect.plots import plt, save, show
 from netscope.inspect.stage import Stage
 from netscope.record import Figure
 
 
 @dataclass
-class Morph:
+class Morph(Shows):
     """Frames on the way from each start image to its target class."""
 
     targets: torch.Tensor  # N
     frames: torch.Tensor  # N×F×C×H×W, first = the start image, last = the end of the path
     steps: torch.Tensor  # N×F, the optimisation step of each frame
     probabilities: torch.Tensor  # N×F×K softmax of each frame
+
+    def __repr__(self) -> str:
+        n, frames = self.frames.shape[:2]
+        reached = int((self.final_prediction() == self.targets).sum())
+        return f"Morph({n} images, {frames} frames: {reached} of {n} end as their target class)"
 
     def final_prediction(self) -> torch.Tensor:
         """Returns the class the model gives each image's last frame (N)."""
@@ -93,6 +100,19 @@ def plot_morph(morphs: Morph, sources: list[str], class_names: list[str]) -> plt
     fig.suptitle("Morphing toward another class: the path of the optimisation")
     fig.tight_layout()
     return fig
+
+
+@figure_of(Morph)
+def morph_figure(
+    morphs: Morph,
+    path: Path,
+    classes: list[str] | None = None,
+    sources: list[str] | None = None,
+) -> Path:
+    """Returns `path` after drawing the morphs there (what Jupyter shows)."""
+    names = class_names(classes, torch.arange(morphs.probabilities.shape[-1]))
+    sources = sources or [f"image {k}" for k in range(len(morphs.targets))]
+    return save(plot_morph(morphs, sources, names), path)
 
 
 def parse_morph(pair: str, classes: list[str]) -> tuple[str, int]:

@@ -1,6 +1,7 @@
 """Gradient ascent on input pixels with the regularisers that make the result look like an image
 (Simonyan et al. 2014; Yosinski et al. 2015; Mordvintsev et al. 2015): an L2 penalty, total
-variation, random jitter and an occasional blur. Shared by class models, Deep Dream and morphing."""
+variation, random jitter and an occasional blur, or instead of pixels a 1/f-scaled spectrum (Olah
+et al. 2017). Shared by class models, Deep Dream, morphing and unit visualisation."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from netscope.inspect.fourier import from_spectrum, to_spectrum
 from netscope.progress import progress_bar
 from netscope.threads import one_cpu_thread
 
@@ -22,6 +24,7 @@ class Regulariser:
     tv: float = 0.0  # total variation penalty, per pixel
     jitter: int = 0  # shift the image by up to this many pixels before each step
     blur_every: int = 0  # blur with a 3×3 Gaussian every this many steps (0 = never)
+    fourier: bool = False  # ascend on a 1/f-scaled spectrum instead of pixels (no blur, clamp)
 
 
 def few_threads_for_small(images: torch.Tensor, limit: int = 2_000_000):
@@ -58,14 +61,20 @@ def ascend(
     per image) minus the regularisers; calls on_step(step, images) before each step and at the end."""
     generator = torch.Generator(device="cpu").manual_seed(seed)
     anchor = start.detach().clone() if anchor is None else anchor
-    images = start.detach().clone().requires_grad_(True)
-    optimiser = torch.optim.Adam([images], lr=lr)
-    with few_threads_for_small(images):
+    variable = to_spectrum(start) if reg.fourier else start.detach().clone()
+    variable.requires_grad_(True)
+
+    def picture() -> torch.Tensor:
+        return from_spectrum(variable, tuple(start.shape[-2:])) if reg.fourier else variable
+
+    optimiser = torch.optim.Adam([variable], lr=lr)
+    with few_threads_for_small(start):
         for step in progress_bar(range(steps), desc=desc, disable=desc is None, leave=False):
             if on_step:
-                on_step(step, images.detach().clone())
+                on_step(step, picture().detach().clone())
             dy, dx = torch.randint(-reg.jitter, reg.jitter + 1, (2,), generator=generator).tolist()
             with torch.enable_grad():
+                images = picture()
                 shifted = torch.roll(images, shifts=(dy, dx), dims=(2, 3))
                 penalty = reg.l2 * (images - anchor).pow(2).flatten(1).mean(1)
                 penalty = penalty + reg.tv * total_variation(images)
@@ -73,10 +82,13 @@ def ascend(
                 optimiser.zero_grad()
                 loss.backward()
             optimiser.step()
-            with torch.no_grad():
-                if reg.blur_every and (step + 1) % reg.blur_every == 0:
-                    images.copy_(blur(images))
-                images.clamp_(0, 1)
+            if not reg.fourier:  # the spectrum's sigmoid already keeps pixels in (0, 1)
+                with torch.no_grad():
+                    # never blur last: it would undo the final steps' gain for nothing
+                    if reg.blur_every and (step + 1) % reg.blur_every == 0 and step + 1 < steps:
+                        variable.copy_(blur(variable))
+                    variable.clamp_(0, 1)
+    images = picture().detach()
     if on_step:
-        on_step(steps, images.detach().clone())
-    return images.detach()
+        on_step(steps, images.clone())
+    return images

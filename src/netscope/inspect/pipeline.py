@@ -18,11 +18,14 @@ from netscope.inspect.config import InspectConfig
 from netscope.inspect.context import prepare
 from netscope.inspect.dream import STAGE as DEEP_DREAM
 from netscope.inspect.filters import STAGE as FILTERS
+from netscope.inspect.growth import STAGE as GROWTH
 from netscope.inspect.morph import STAGE as MORPH
 from netscope.inspect.occlusion import STAGE as OCCLUSION
+from netscope.inspect.projection import STAGE as PROJECTIONS
 from netscope.inspect.receptive import STAGE as TOP_PATCHES
 from netscope.inspect.saliency import STAGE as SALIENCY
 from netscope.inspect.stage import Stage
+from netscope.inspect.units import STAGE as UNITS
 from netscope.progress import progress_bar
 from netscope.provenance import weights_of
 from netscope.record import write_record
@@ -30,7 +33,18 @@ from netscope.run import Run
 
 STAGES: dict[str, Stage] = {
     stage.name: stage
-    for stage in (FILTERS, TOP_PATCHES, OCCLUSION, SALIENCY, CLASS_MODELS, DEEP_DREAM, MORPH)
+    for stage in (
+        FILTERS,
+        TOP_PATCHES,
+        PROJECTIONS,
+        GROWTH,
+        OCCLUSION,
+        SALIENCY,
+        UNITS,
+        CLASS_MODELS,
+        DEEP_DREAM,
+        MORPH,
+    )  # fmt: skip
 }
 
 

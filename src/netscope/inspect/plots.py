@@ -6,16 +6,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
+import matplotlib  # noqa: F401 (the plot_* beside each method take its colormaps from here)
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from netscope.png import pyplot, save_png
 
-from netscope.png import save_png  # noqa: E402
-
+plt = pyplot()
 plt.rcParams.update({"font.size": 12, "axes.titlesize": 12, "figure.titlesize": 15})
 
 

@@ -1,34 +1,37 @@
-"""Receptive fields from layer geometry, and each unit's top-k image patches (Zeiler & Fergus 2014).
+"""Receptive fields, and each unit's top-k image patches (Zeiler & Fergus 2014).
 
-The model is traced once with forward hooks; walking its leaf modules in call order, every
-conv/pool layer (kernel k, stride s, padding p, dilation d) updates, per axis,
+A layer's receptive field is traced through every torch operation of one forward pass
+(`geometry.py`), so residual additions, concatenations, downsample shortcuts and operations written
+as functions in `forward` count: unit (i, j) of a layer sees input rows start + i·jump … start +
+i·jump + size − 1 (and likewise columns). Where no finite field exists (global pooling, linear
+layers) or an operation's effect on positions is unknown, the answer is a clear refusal.
 
-    size  += (d·(k−1)) · jump        start −= p · jump        jump *= s
-
-so unit (i, j) of a layer sees input rows start + i·jump … start + i·jump + size − 1. This holds
-for chains of layers (nn.Sequential and "sequential-ish" forwards); skip connections are not
-modelled. Shape-preserving layers (ReLU, BatchNorm, Dropout, …) leave the geometry unchanged.
+As everywhere in the literature, the field is a box on the input's grid: a unit depends on no
+pixel outside it, and on every pixel of it away from the border (where a branch that reaches
+only padding may leave a strip of the box unused). So a top patch pasted alone on a blank canvas
+gives back its unit's activation exactly (`recompute_on_canvas`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from netscope.display import Shows, figure_of
 from netscope.errors import NetscopeError
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.filters import conv_layers
-from netscope.inspect.hooks import activations, check_images, forward, resolve_layer
-from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt
+from netscope.inspect.geometry import Field, trace_fields
+from netscope.inspect.hooks import activations, check_images, resolve_layer, split_call
+from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt, save
 from netscope.inspect.stage import Stage
 from netscope.progress import progress_bar
 from netscope.record import Figure
-
-KERNEL_LAYERS = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
 
 @dataclass(frozen=True)
@@ -53,86 +56,36 @@ class ReceptiveField:
         return start + position * torch.tensor(self.jump, device=position.device)
 
 
-def _pair(value) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
-def _geometry(module: nn.Module) -> tuple[tuple[int, int], ...]:
-    """Returns (kernel, stride, padding, dilation) per axis of a conv or pool layer."""
-    kernel, stride = _pair(module.kernel_size), _pair(module.stride or module.kernel_size)
-    dilation = _pair(getattr(module, "dilation", 1))
-    padding = module.padding
-    if padding == "valid":
-        padding = 0
-    elif padding == "same":  # PyTorch pads the extra pixel of an even total on the far side
-        padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
-    return kernel, stride, _pair(padding), dilation
-
-
-def trace(model: nn.Module, image_shape: tuple[int, ...], device=None) -> list[tuple]:
-    """Returns (name, module, input shape, output shape) of each leaf module in call order."""
-    calls: list[tuple] = []
-    handles = []
-    for name, module in model.named_modules():
-        if not list(module.children()):
-
-            def record(mod, inputs, output, name=name):
-                shape_in = tuple(inputs[0].shape) if inputs and torch.is_tensor(inputs[0]) else ()
-                shape_out = tuple(output.shape) if torch.is_tensor(output) else ()
-                calls.append((name, mod, shape_in, shape_out))
-
-            handles.append(module.register_forward_hook(record))
-    if device is None:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    try:
-        with torch.no_grad():
-            forward(model, torch.zeros(1, *image_shape, device=device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return calls
-
-
 def receptive_field(model: nn.Module, layer: str, image_shape: tuple[int, ...]) -> ReceptiveField:
-    """Returns the receptive field of `layer`'s units, computed from the layers' geometry."""
-    full, _ = resolve_layer(model, layer)
-    calls = trace(model, image_shape)
-    inside = [k for k, c in enumerate(calls) if c[0] == full or c[0].startswith(full + ".")]
-    if not inside:
-        raise NetscopeError(f"layer {layer!r} is never called in the model's forward pass")
-    size, jump, start = [1, 1], [1, 1], [0, 0]
-    spatial = tuple(image_shape[1:])
-    for name, module, shape_in, shape_out in calls[: inside[-1] + 1]:
-        if len(shape_out) != 4 or len(shape_in) != 4:
-            raise NetscopeError(_not_spatial(layer, name, shape_out))
-        if shape_in[2:] != spatial:
-            raise NetscopeError(
-                f"receptive field of {layer!r}: layer {name!r} takes a {shape_in[2:]} input but the "
-                f"layer before it gives {spatial}; only chains of layers are supported"
-            )
-        if isinstance(module, KERNEL_LAYERS):
-            for axis, (k, s, p, d) in enumerate(zip(*_geometry(module))):
-                size[axis] += d * (k - 1) * jump[axis]
-                start[axis] -= p * jump[axis]
-                jump[axis] *= s
-        elif shape_out[2:] != shape_in[2:]:
-            raise NetscopeError(
-                f"receptive field of {layer!r}: layer {name!r} ({type(module).__name__}) changes "
-                f"the spatial size and is not a Conv2d, MaxPool2d or AvgPool2d"
-            )
-        spatial = shape_out[2:]
-    return ReceptiveField(layer, tuple(size), tuple(jump), tuple(start))
-
-
-def _not_spatial(layer: str, name: str, shape: tuple) -> str:
-    return (
-        f"layer {layer!r} is not spatial: {name!r} outputs shape {shape}, but receptive fields need "
-        f"N×C×H×W outputs all the way (choose a conv or pool layer)"
-    )
+    """Returns the receptive field of `layer`'s units for images of `image_shape` (C×H×W),
+    traced through every operation of the forward pass; raises NetscopeError where it has none."""
+    key = resolve_layer(model, layer)[0]
+    traced = trace_fields(model, image_shape, until=key)
+    if key not in traced:
+        runs = sum(1 for call in traced if split_call(call)[0] == split_call(key)[0])
+        raise NetscopeError(
+            f"layer {layer!r} is never called in the model's forward pass (its module runs "
+            f"{runs} time{'s' * (runs != 1)}; 'name#k' is call k, counting from 0)"
+        )
+    state, shape = traced[key]
+    if len(shape) != 4:
+        raise NetscopeError(
+            f"layer {layer!r} is not spatial: it outputs shape {shape}, but receptive fields need "
+            "N×C×H×W outputs (choose a conv or pool layer)"
+        )
+    if not isinstance(state, Field):
+        reason = state or "its output is not computed from the input by torch operations"
+        raise NetscopeError(f"layer {layer!r} has no exact receptive field: {reason}")
+    if state.edge and not state.reaches_in(shape[2:], image_shape[1:]):
+        raise NetscopeError(
+            f"layer {layer!r} has no exact receptive field: the boxes of its border units lie "
+            "wholly in the input's replicate padding, outside the image"
+        )
+    return ReceptiveField(layer, state.size, state.jump, state.start)
 
 
 @dataclass
-class TopPatches:
+class TopPatches(Shows):
     """The k images that drive each channel of a layer most, and the patch each unit saw."""
 
     field: ReceptiveField
@@ -140,6 +93,11 @@ class TopPatches:
     image_index: torch.Tensor  # C×k, into the searched images
     position: torch.Tensor  # C×k×2, (i, j) of the unit in the layer's output
     patches: torch.Tensor  # C×k×Cin×size×size, cropped to the receptive field
+
+    def __repr__(self) -> str:
+        units, k = self.values.shape
+        h, w = self.field.size
+        return f"TopPatches({self.field.layer}: {units} units × top {k}, receptive field {h}×{w})"
 
 
 def crop(
@@ -258,6 +216,12 @@ def plot_top_patches(top: TopPatches, max_units: int = 64, columns: int = 8) -> 
         f"{h}×{w} receptive field"
     )
     return fig
+
+
+@figure_of(TopPatches)
+def top_patches_figure(top: TopPatches, path: Path) -> Path:
+    """Returns `path` after drawing the top patches there (what Jupyter shows)."""
+    return save(plot_top_patches(top), path)
 
 
 def top_patch_layers(ctx: Context) -> list[str]:

@@ -9,10 +9,12 @@ imported only when their lesson runs.
 
 from __future__ import annotations
 
+import html
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from netscope.display import Shows, figure_of, image_tag, join_pngs, table_of
 from netscope.errors import NetscopeError
 from netscope.record import Figure, as_figure, write_record
 
@@ -33,13 +35,24 @@ LESSONS: dict[str, tuple[str, str]] = {
 
 
 @dataclass
-class LessonResult:
+class LessonResult(Shows):
     """What a lesson found: a few lines for the terminal, its numbers and its figures."""
 
     name: str
     summary: list[str]
     numbers: dict = field(default_factory=dict)
     figures: list[Path | Figure] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        first = self.summary[0] if self.summary else ""
+        first = first if len(first) <= 90 else first[:89] + "…"
+        more = f" (+{len(self.summary) - 1} lines)" if len(self.summary) > 1 else ""
+        figures = f"{len(self.figures)} figure{'s' if len(self.figures) != 1 else ''}"
+        return f"LessonResult({self.name}: {first}{more}; {figures})"
+
+    def figure_files(self) -> list[Figure]:
+        """Returns the lesson's figures whose files exist (paths as the lesson wrote them)."""
+        return [f for f in map(as_figure, self.figures) if Path(f.file).is_file()]
 
     def save(self, out: Path) -> Path:
         """Writes lesson.json (summary, numbers, figures with captions) into `out`; returns its path."""
@@ -52,6 +65,27 @@ class LessonResult:
         }
         write_record(path, record)
         return path
+
+
+@figure_of(LessonResult)
+def lesson_figure(result: LessonResult, path: Path) -> Path:
+    """Returns `path` after writing the lesson's figures there, one under the other."""
+    files = [Path(f.file) for f in result.figure_files()]
+    if not files:
+        raise NetscopeError(f"lesson {result.name}: no figure to show")
+    return join_pngs(files, path, across=False)
+
+
+@table_of(LessonResult)
+def lesson_html(result: LessonResult) -> str:
+    """Returns the lesson's findings and its figures (title, picture, caption) as HTML."""
+    parts = [f"<b>lesson {html.escape(result.name)}</b>"]
+    parts.append("<pre>" + html.escape("\n".join(result.summary)) + "</pre>")
+    for figure in result.figure_files():
+        parts.append(f"<p><b>{html.escape(figure.title)}</b></p>")
+        parts.append(image_tag(Path(figure.file).read_bytes(), figure.title))
+        parts.append(f"<p><i>{html.escape(figure.caption)}</i></p>")
+    return "\n".join(parts)
 
 
 def make_folder(out: str | Path) -> Path:

@@ -21,19 +21,20 @@ import torch
 
 from netscope.compare import (
     compare_features,
+    gram_cka,
+    gram_predictivity,
     layer_features,
-    linear_cka,
     plot_heatmap,
-    ridge_predictivity,
 )
 from netscope.compare.measures import nanmedian
+from netscope.config import recipe_config
 from netscope.data import load_dataset
 from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult, make_folder
-from netscope.png import save_png
+from netscope.png import pyplot, save_png
 from netscope.progress import progress_bar
 from netscope.run import load_run
-from netscope.train import recipe_config, train
+from netscope.train import train
 
 AREAS = ["relu1", "relu2", "relu3"]  # the lecture CNN's hidden layers: "V1", "V4", "IT"
 DEEP = "relu3"
@@ -105,7 +106,7 @@ def score_checkpoints(run, dataset, images, reference, plan: Plan, seed: int, ba
     for epoch, checkpoint in enumerate(run.checkpoints()[:-1]):
         candidate = load_run(run.path, checkpoint)
         feats = layer_features(candidate.pixel_model(), images, [DEEP], seed=seed + 1)[DEEP]
-        r2 = ridge_predictivity(feats.dims, reference.units, plan.folds, seed)
+        r2 = gram_predictivity(feats.gram, reference.units, plan.folds, seed)
         points.append(
             Point(
                 run.config.seed,
@@ -113,7 +114,7 @@ def score_checkpoints(run, dataset, images, reference, plan: Plan, seed: int, ba
                 epoch,
                 accuracy_pct(candidate, test, labels),
                 nanmedian(r2),
-                linear_cka(feats.dims, reference.dims),
+                gram_cka(feats.gram, reference.gram),
             )
         )
         bar.update()
@@ -122,10 +123,7 @@ def score_checkpoints(run, dataset, images, reference, plan: Plan, seed: int, ba
 
 def plot_accuracy_scatter(points: list[Point]):
     """Returns a figure: test accuracy vs predictivity (left) and vs CKA (right), one line per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
     runs = sorted({(p.seed, p.train_images) for p in points})

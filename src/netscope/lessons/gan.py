@@ -28,7 +28,7 @@ from torch import nn
 
 from netscope.errors import NetscopeError
 from netscope.lessons import Figure, LessonResult, make_folder
-from netscope.png import save_png
+from netscope.png import pyplot, save_png
 from netscope.progress import progress_bar
 
 CONFIDENT = 0.9  # a sample counts as a clear digit when the judge gives it this probability
@@ -297,15 +297,6 @@ def generate(generator: nn.Module, n: int, latent: int, seed: int, device) -> to
 # ---------------------------------------------------------------- figures
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def image_grid(images: torch.Tensor, rows: int, pad: int = 2) -> torch.Tensor:
     """Returns the images (N×1×H×W in [0, 1]) tiled into one (rows·H)×(cols·W) image with white
     lines between them."""
@@ -320,7 +311,7 @@ def image_grid(images: torch.Tensor, rows: int, pad: int = 2) -> torch.Tensor:
 
 def save_sample_strip(history: GanHistory, path: Path, max_panels: int = 6) -> Path:
     """Writes the fixed-noise samples before training and after each epoch side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = list(range(len(history.snapshots)))
     if len(epochs) > max_panels:  # keep the first, the last and evenly spaced ones between
         picks = torch.linspace(0, len(epochs) - 1, max_panels).round().long().unique().tolist()
@@ -357,7 +348,7 @@ def _smooth(values: list[float], window: int) -> torch.Tensor:
 
 def save_losses(history: GanHistory, path: Path) -> Path:
     """Writes the two losses and D's outputs on real and generated images over training."""
-    plt = _pyplot()
+    plt = pyplot()
     window = max(1, history.steps_per_epoch // 10)
     epochs = lambda n: ((torch.arange(n) + window) / history.steps_per_epoch).numpy()  # noqa: E731
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=110)
@@ -386,7 +377,7 @@ def save_interpolation(
     images: torch.Tensor, judge_probs: torch.Tensor, classes: list[str], path: Path
 ) -> Path:
     """Writes the images along a latent line with the judge's verdict under each."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(images)
     fig, axes = plt.subplots(1, n, figsize=(1.45 * n, 2.4), dpi=110)
     top = judge_probs.max(dim=1)
@@ -405,7 +396,7 @@ def save_interpolation(
 
 def save_judge_histograms(scores: dict[str, JudgeScore], classes: list[str], path: Path) -> Path:
     """Writes the judge's predicted-class histogram for each set of images side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
     width = 0.8 / len(scores)
     for i, (name, score) in enumerate(scores.items()):
@@ -441,7 +432,8 @@ def load_judge(judge, out: Path, dataset, progress: bool = True) -> tuple[nn.Mod
         return judge.pixel_model(), str(judge.path)
     if judge is not None:
         return load_run(judge).pixel_model(), str(judge)
-    from netscope.train import recipe_config, train
+    from netscope.config import recipe_config
+    from netscope.train import train
 
     run_dir = Path(out) / "judge"
     if (run_dir / "model.safetensors").exists() and (run_dir / "run.json").exists():

@@ -20,7 +20,7 @@ from torch import nn
 from netscope.errors import NetscopeError
 from netscope.evaluate import error_pct, predict
 from netscope.lessons import Figure, LessonResult, make_folder
-from netscope.png import save_png
+from netscope.png import pyplot, save_png
 from netscope.progress import progress_bar
 
 
@@ -210,10 +210,7 @@ def draw_rows_read(
     """Returns, per digit, the image (titled with its true class and what the model reads after
     the last row, in red when wrong) beside its class probabilities as a function of rows read
     (two digits per row of panels)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n, height = len(images), probs.shape[1]
     panel_rows = math.ceil(n / 2)
@@ -254,10 +251,7 @@ def save_rows_to_decide(
     probs: torch.Tensor, labels: torch.Tensor, classes: list[str], path: Path
 ) -> Path:
     """Writes the mean probability of the true class after each row, per class (test set)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     true_prob = probs.gather(2, labels.view(-1, 1, 1).expand(-1, probs.shape[1], 1)).squeeze(2)
     fig, ax = plt.subplots(figsize=(9, 5), dpi=100)

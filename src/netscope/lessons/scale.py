@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from netscope.lessons import Figure, LessonResult, make_folder
-from netscope.png import save_png
+from netscope.png import pyplot, save_png
 
 
 @dataclass(frozen=True)
@@ -128,15 +128,6 @@ def format_chips(chips: tuple[ChipFact, ...]) -> list[str]:
 # ---------------------------------------------------------------- figures
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def save_brains(brains: tuple[BrainFact, ...], path: Path) -> Path:
     """Writes neurons and synapses of animals and networks as two log-scale bar charts."""
     return save_png(draw_brains(brains), path)
@@ -145,7 +136,7 @@ def save_brains(brains: tuple[BrainFact, ...], path: Path) -> Path:
 def draw_brains(brains: tuple[BrainFact, ...], upper: float = 1e16):
     """Returns neurons and synapses of animals and networks as two log-scale bar charts (x up to
     `upper`); a count too long to be labelled right of its bar is labelled inside it."""
-    plt = _pyplot()
+    plt = pyplot()
     colors = {"animal": "tab:green", "network": "tab:blue"}
     fig, axes = plt.subplots(1, 2, figsize=(14, 6), dpi=100, sharey=True)
     names = [b.name for b in brains]
@@ -179,7 +170,7 @@ def draw_brains(brains: tuple[BrainFact, ...], upper: float = 1e16):
 
 def save_chips(chips: tuple[ChipFact, ...], path: Path) -> Path:
     """Writes transistor counts against year on a log scale, with Moore's doubling every 2 years."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(11, 6), dpi=100)
     for kind, maker, marker, color in (
         ("CPU", "Intel", "o", "tab:blue"), ("GPU", "NVIDIA", "s", "tab:orange")

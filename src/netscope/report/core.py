@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from netscope.curves import save_curves_png
 from netscope.data import Dataset
 from netscope.evaluate import current_evaluation
 from netscope.models import summary
-from netscope.report.figures import save_curves_png
 from netscope.report.html import esc, figure, fmt, key_values, section, settings, table
 from netscope.run import Run
 

@@ -7,6 +7,7 @@ server listens on 127.0.0.1 only, so nothing is reachable from other computers.
 
 from __future__ import annotations
 
+import ctypes
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,17 @@ class ServeConfig:
             raise NetscopeError(f"--port {self.port}: expected a port number 1 .. 65535")
 
 
+def cap_malloc_arenas(arenas: int = 2) -> None:
+    """Caps glibc's malloc arenas for this process (elsewhere does nothing). By default each
+    worker thread may get its own, and the server's memory creeps up burst after burst
+    (+220 MB over 40 bursts; level with the cap: "The web page under load", bench/RESULTS.md)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(-8, arenas)  # -8: M_ARENA_MAX
+
+
 def serve(run_dir: str | Path, config: ServeConfig | None = None) -> None:
     """Serves the page for the run in `run_dir` on 127.0.0.1 until interrupted."""
     import uvicorn
@@ -34,6 +46,7 @@ def serve(run_dir: str | Path, config: ServeConfig | None = None) -> None:
     from netscope.serve.app import create_app
 
     config = config or ServeConfig()
+    cap_malloc_arenas()  # before any worker thread starts
     app = create_app(run_dir)
     print(
         f"netscope: serving {Path(run_dir).resolve()} at http://{HOST}:{config.port}/ "

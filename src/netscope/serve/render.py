@@ -87,8 +87,9 @@ def heat_uri(values: torch.Tensor, cmap: str, low: float, high: float, scale: in
 
 
 def difference_uri(difference: torch.Tensor, scale: int = 8) -> tuple[str, float]:
-    """Returns a C×H×W perturbation, amplified so its largest change is full scale, as a
-    blue (darker) / red (brighter) PNG, and the amplification factor."""
+    """Returns a C×H×W perturbation as a blue (darker) / red (brighter) PNG, scaled so that its
+    largest change is full colour, and that scale (the gain: pixel changes lie in [-1, 1], so it
+    is at least 1; a change of 0.05 is drawn ×20)."""
     values = difference.detach().float().cpu()
     largest = float(values.abs().max())
     gain = 1.0 / largest if largest > 0 else 1.0

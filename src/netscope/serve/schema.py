@@ -1,41 +1,162 @@
-"""What the page may send, and the checks that turn a bad request into one clear 4xx message."""
+"""What the page may send and what it gets back, and the checks that turn a bad request into one
+clear 4xx message naming the field."""
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
 import torch
 from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-MAX_BODY_BYTES = 2_000_000  # a 3×64×64 image as JSON is ~250 kB; anything far bigger is a mistake
+from netscope.attack import ATTACKS
+
+MAX_JSON_DEPTH = 8  # {"image": [[[pixels]]]} is 4 deep
+CHECKPOINT_CHARS = 200
+
+
+def max_body_bytes(image_shape: tuple[int, int, int]) -> int:
+    """Returns the largest request body worth reading for images of `image_shape`: every pixel
+    written out in full ("0.12345678901234568, " is 21 characters) with room for indentation."""
+    return 65_536 + 48 * math.prod(image_shape)
 
 
 class ImageRequest(BaseModel):
-    """An image as nested lists of pixels in [0, 1]: C×H×W, or H×W for one channel."""
-
-    image: list
-    checkpoint: str = "model.safetensors"
+    image: list = Field(
+        description="pixels in [0, 1] as nested lists: C×H×W, or H×W for one channel"
+    )
+    checkpoint: str = Field("model.safetensors", max_length=CHECKPOINT_CHARS)
 
 
 class PredictRequest(ImageRequest):
-    layers: list[str] | None = None  # feature maps of these layers (default: every layer)
+    layers: list[str] | None = Field(
+        None, description="feature maps of these layers, each at most once (default: every layer)"
+    )
 
 
 class ExplainRequest(ImageRequest):
     method: Literal["saliency", "occlusion"] = "saliency"
-    target: int | None = None  # class to explain (default: the predicted one)
+    target: int | None = Field(None, ge=0, description="class to explain (default: the predicted)")
+
+
+# the attacks of netscope.attack.ATTACKS that work on one image at a time
+TWIN_METHODS = tuple(name for name, spec in ATTACKS.items() if spec.per_image)
 
 
 class TwinRequest(ImageRequest):
-    method: Literal["deepfool", "fgsm"] = "deepfool"
-    eps: float = Field(0.2, gt=0, le=1)  # FGSM's L-inf step in pixel units
+    method: Literal[TWIN_METHODS] = "deepfool"
+    eps: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="the budget of an attack that takes one, in its first norm (pixels in [0, 1])",
+    )
+
+
+class AttackChoice(BaseModel):
+    name: str
+    title: str
+    budget: bool
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class Info(BaseModel):
+    run: str
+    model: str
+    data: str
+    classes: list[str]
+    image_shape: list[int]
+    checkpoints: list[str]
+    checkpoint: str
+    layers: list[str]
+    attacks: list[AttackChoice]
+    test_size: int | None
+    test_error_pct: float | None
+
+
+class LabelledImage(BaseModel):
+    index: int
+    label: int
+    image: list[list[list[float]]]
+
+
+class FeatureMap(BaseModel):
+    layer: str
+    shape: list[int]
+    png: str
+    cmap: str
+    low: float
+    high: float
+
+
+class Prediction(BaseModel):
+    checkpoint: str
+    probabilities: list[float]
+    predicted: int
+    features: list[FeatureMap]
+
+
+class Explanation(BaseModel):
+    method: str
+    target: int
+    png: str
+    low: float
+    high: float
+
+
+class Twin(BaseModel):
+    method: str
+    original: int
+    predicted: int
+    probabilities: list[float]
+    success: bool
+    adversarial_png: str
+    difference_png: str
+    gain: float = Field(description="the difference picture's scale: largest change → full colour")
+    l2: float
+    linf: float
+    image: list[list[list[float]]]
+
+
+ERRORS = {  # every refusal any route can give, documented for the OpenAPI schema
+    status: {"model": Problem, "description": why}
+    for status, why in [
+        (400, "Host is not this server"),
+        (403, "Origin is another site"),
+        (404, "unknown checkpoint"),
+        (413, "body too large"),
+        (422, "a field is invalid"),
+        (429, "busy: retry after Retry-After seconds"),
+    ]
+}
+
+
+def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Returns the `{"detail": ...}` response every refusal uses."""
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 def bad_request(message: str, status: int = 422) -> HTTPException:
     """Returns the exception FastAPI turns into `{"detail": message}` with `status`."""
     return HTTPException(status_code=status, detail=message)
+
+
+def invalid_fields(_request, err: RequestValidationError) -> JSONResponse:
+    """Returns a 422 naming each invalid field and what it should be, without echoing the input
+    (which may hold NaN or Infinity, which JSON cannot carry back)."""
+    messages = []
+    for error in err.errors():
+        where = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
+        messages.append(f"{'.'.join(where) or 'body'}: {error.get('msg', 'invalid')}")
+    return problem(422, "; ".join(messages))
 
 
 def to_pixels(image: list, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -58,11 +179,10 @@ def to_pixels(image: list, shape: tuple[int, int, int]) -> torch.Tensor:
     if array.shape != tuple(shape):
         grey = f" (or {shape[1]}×{shape[2]})" if shape[0] == 1 else ""
         raise bad_request(f"image: expected {expected}{grey} pixels, got {got}")
-    array = array.astype(np.float32)
     if not np.isfinite(array).all():
         raise bad_request("image: contains NaN or infinity")
     if array.min() < 0 or array.max() > 1:
         raise bad_request(
             f"image: pixels must lie in [0, 1], got {array.min():.3g} .. {array.max():.3g}"
         )
-    return torch.from_numpy(array)[None]
+    return torch.from_numpy(array.astype(np.float32))[None]

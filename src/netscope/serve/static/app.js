@@ -197,9 +197,10 @@ async function makeTwin() {
       : `The attack failed: still ${classes[result.predicted]} (${(100 * prob).toFixed(0)} %).`;
     const note = result.success
       ? ` ${classes[result.original]} keeps ${kept} %` + (result.method === "deepfool" ? ": DeepFool stops just past the decision boundary." : ".")
-      : (result.method === "fgsm" ? " Try a larger ε." : "");
+      : ($("twin-method").selectedOptions[0].dataset.budget === "true" ? " Try a larger ε." : "");
     caption.replaceChildren(verdict, note);
-    $("diff-caption").textContent = `Difference ×${result.gain.toFixed(1)}: red brighter, blue darker. ` +
+    const scaled = result.gain > 1.05 ? `, scaled ×${result.gain.toPrecision(2)} to full contrast` : "";
+    $("diff-caption").textContent = `Difference${scaled}: red brighter, blue darker. ` +
       `L2 ${result.l2.toFixed(2)}, largest pixel change ${result.linf.toFixed(2)}.`;
     state.twin = result.image;
     $("twin").hidden = false; $("use-twin").hidden = false;
@@ -233,6 +234,14 @@ async function start() {
     select.appendChild(option);
   }
   select.value = info.checkpoint;
+  for (const attack of info.attacks) {  // every per-image attack netscope knows
+    const option = document.createElement("option");
+    option.value = attack.name;
+    option.textContent = attack.title;
+    option.dataset.budget = String(attack.budget);
+    $("twin-method").appendChild(option);
+  }
+  $("twin-method").value = "deepfool";
   $("index").max = (info.test_size || 1) - 1;
   select.addEventListener("change", update);
   $("explain-method").addEventListener("change", () => state.pixels && explain().catch((e) => showError(e.message)));
@@ -240,7 +249,9 @@ async function start() {
   $("random").addEventListener("click", () => loadTest(Math.floor(Math.random() * (info.test_size || 1))));
   $("load").addEventListener("click", () => loadTest(Number($("index").value)));
   $("twin-button").addEventListener("click", makeTwin);
-  $("twin-method").addEventListener("change", () => { $("eps-label").hidden = $("twin-method").value !== "fgsm"; });
+  $("twin-method").addEventListener("change", () => {
+    $("eps-label").hidden = $("twin-method").selectedOptions[0].dataset.budget !== "true";
+  });
   $("use-twin").addEventListener("click", () => { setPixels(state.twin, "twin"); $("source").textContent = "The adversarial twin, fed back in."; });
 }
 

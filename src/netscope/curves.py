@@ -1,15 +1,13 @@
-"""The report's own figure: training loss and test error per epoch."""
+"""A run's training curves: training loss and test error per epoch (the report and a Run's own
+display draw them)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+from netscope.png import SLIDE_TEXT, pyplot, save_png
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from netscope.png import SLIDE_TEXT, save_png
+plt = pyplot()
 
 
 def save_curves_png(metrics: list[dict], path: Path, title: str = "") -> Path:
