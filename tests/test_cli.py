@@ -5,14 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-from netscope.cli import COMMANDS, build_parser, field_comments, main
+from netscope.cli import build_parser, field_comments, main
 from netscope.config import TrainConfig
 
 
@@ -115,80 +111,3 @@ def test_attack_flags_of_another_method_are_refused(tmp_path):
     assert "--overshoot: not an option of pgd (its options: --random-start, --schedule," in (
         result.stderr
     )
-
-
-def logged(args: list[str], log: Path) -> str:
-    """Returns what `netscope ARGS` printed (stdout and stderr) into a log file."""
-    with open(log, "w") as out:
-        result = subprocess.run([sys.executable, "-m", "netscope", *args], stdout=out,
-                                stderr=subprocess.STDOUT, timeout=600)  # fmt: skip
-    text = log.read_text()
-    assert result.returncode == 0, f"netscope {' '.join(args)}:\n{text}"
-    return text
-
-
-def served_log(run: str, log: Path) -> str:
-    """Returns what `netscope serve RUN --no-progress` printed into a log before it was stopped."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = str(probe.getsockname()[1])
-    with open(log, "w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "netscope", "serve", run, "--port", port,
-                                   "--no-progress"], stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            deadline = time.monotonic() + 300
-            while "serving" not in log.read_text() and time.monotonic() < deadline:
-                assert server.poll() is None, log.read_text()
-                time.sleep(0.5)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
-    return log.read_text()
-
-
-def test_every_subcommand_with_no_progress_writes_a_clean_log(lecture_run, tmp_path):
-    run = str(shutil.copytree(lecture_run.path, tmp_path / "run"))
-    commands = {
-        "data": ["data", "info", "mnist"],
-        "train": [
-            "train",
-            "--out",
-            str(tmp_path / "new"),
-            "--epochs",
-            "1",
-            "--train-limit",
-            "300",
-            "--test-limit",
-            "100",
-        ],  # fmt: skip
-        "evaluate": ["evaluate", run],
-        "demo": ["demo", "--out", run, "--no-analyses"],
-        "inspect": ["inspect", run, "--stages", "filters", "occlusion", "--images", "1"],
-        "attack": ["attack", run, "--method", "pgd", "--n", "20", "--steps", "5"],
-        "fool": ["fool", run, "--method", "gradient", "--steps", "5"],
-        "lesson": ["lesson", "convolution", "--out", str(tmp_path / "lesson")],
-        "compare": [
-            "compare",
-            run,
-            run,
-            "--checkpoint-b",
-            "checkpoints/epoch_00.safetensors",
-            "--n-images",
-            "20",
-        ],  # fmt: skip
-        "report": ["report", run],
-    }
-    assert set(commands) | {"serve"} == set(COMMANDS)
-    logs = {
-        name: logged([*args, "--no-progress"], tmp_path / "log") for name, args in commands.items()
-    }
-    logs["serve"] = served_log(run, tmp_path / "log")
-    for name, text in logs.items():
-        assert "\r" not in text and "\x1b" not in text, f"{name}: {text!r}"
-    assert "test error" in logs["evaluate"] and "serving" in logs["serve"]
-    # without --no-progress, a log gets one plain line per stage instead of redrawn bars
-    inspect = logged(commands["inspect"], tmp_path / "log")
-    attack = logged(commands["attack"], tmp_path / "log")
-    assert "\r" not in inspect + attack and "\x1b" not in inspect + attack
-    assert "\nnetscope inspect [2/2] occlusion\n" in inspect
-    assert "netscope: pgd ε curve (6 budgets)" in attack
