@@ -6,13 +6,15 @@ where the Markdown is rendered):
     <!-- docs-test: run -->                          run this shell block (bash, in a sandbox)
     <!-- docs-test: run, expect: 1.64 % | 704 -->    ... and its output must show each text
     <!-- docs-test: skip, REASON -->                 do not run it, for the stated REASON
+    <!-- docs-test: file, NAME -->                   a file the blocks after it use: written
+                                                     into the sandbox as NAME, not run
 
 A `python` block runs unless marked skip; any other block (bash, sh, console, or no language)
 must carry a marker. A block that is not run still gets checked: python is compiled, and every
 `netscope …` line is parsed by the command line's own parser, so a renamed flag fails too.
 
 The sandbox is a temporary folder holding copies of a trained lecture run under the names the
-docs use (RUN, RUN_A, runs/lecture, runs/demo) and a `netscope` command on PATH (also as
+docs use (RUN, RUN_A, runs/lecture, runs/demo), the docs' files and a `netscope` command on PATH (also as
 .venv/bin/netscope), with this checkout's package first on PYTHONPATH and an empty data cache.
 """
 
@@ -31,7 +33,7 @@ import netscope
 
 ROOT = Path(__file__).resolve().parents[1]
 SHELLS = {"", "bash", "sh", "shell", "console"}
-MARKER = re.compile(r"<!--\s*docs-test:\s*(run|skip)\s*(?:,\s*(.*?))?\s*-->")
+MARKER = re.compile(r"<!--\s*docs-test:\s*(run|skip|file)\s*(?:,\s*(.*?))?\s*-->")
 RUN_NAMES = ("RUN", "RUN_A", "runs/lecture", "runs/demo")
 
 
@@ -43,8 +45,8 @@ class Block:
     line: int  # of the opening fence, 1-based
     language: str
     code: str
-    marker: str  # "run", "skip" or "" (none)
-    note: str  # the skip reason, or "expect: …" for run
+    marker: str  # "run", "skip", "file" or "" (none)
+    note: str  # the skip reason, "expect: …" for run, the file's name for file
 
     @property
     def name(self) -> str:
@@ -56,7 +58,7 @@ class Block:
 
     @property
     def runs(self) -> bool:
-        return self.marker == "run" or (self.is_python and self.marker != "skip")
+        return self.marker == "run" or (self.is_python and self.marker not in ("skip", "file"))
 
     @property
     def expected(self) -> list[str]:
@@ -95,7 +97,10 @@ def find_blocks(path: Path) -> list[Block]:
 
 
 def make_sandbox(folder: Path, run_dir: Path) -> dict[str, str]:
-    """Fills `folder` with the run copies and the netscope command; returns the environment."""
+    """Fills `folder` with the run copies, the docs' files and the netscope command; returns
+    the environment."""
+    for block in (b for path in doc_files() for b in find_blocks(path) if b.marker == "file"):
+        (folder / block.note).write_text(block.code)
     copy = folder / "RUN"
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns(".lock", "report.html"))
     for name in RUN_NAMES[1:]:
@@ -128,10 +133,11 @@ def run_block(block: Block, folder: Path, env: dict[str, str], timeout: float = 
 
 def netscope_commands(code: str) -> list[list[str]]:
     """Returns the argument lists of the `netscope …` lines of a shell block (comments
-    dropped, backslash continuations joined)."""
+    dropped, backslash continuations joined, `NAME=VALUE` settings before the command left out)."""
     joined = re.sub(r"\\\n\s*", " ", code)
     commands = []
     for line in joined.splitlines():
+        line = re.sub(r"^\s*(\w+=\S*\s+)+", "", line)
         if not re.match(r"\s*(\S*/)?netscope\s", line) and "-m netscope" not in line:
             continue  # not a netscope command (nor, perhaps, shell at all)
         words = shlex.split(line, comments=True)

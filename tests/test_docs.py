@@ -28,9 +28,9 @@ def test_runnable_block_runs_and_shows_what_the_docs_quote(block, sandbox):
 
 @pytest.mark.parametrize("block", [b for b in BLOCKS if not b.runs], ids=lambda b: b.name)
 def test_block_not_run_says_why_and_still_parses(block):
-    assert block.marker == "skip" and block.note, (
-        f"{block.name}: a {block.language or 'plain'} block needs <!-- docs-test: run --> or "
-        "<!-- docs-test: skip, REASON --> on the line before it"
+    assert block.marker in ("skip", "file") and block.note, (
+        f"{block.name}: a {block.language or 'plain'} block needs <!-- docs-test: run -->, "
+        "<!-- docs-test: skip, REASON --> or <!-- docs-test: file, NAME --> on the line before it"
     )
     if block.is_python:
         compile(block.code, block.name, "exec")
@@ -48,7 +48,7 @@ def test_the_runner_finds_the_blocks_and_their_markers():
     assert any(b.is_python and b.runs for b in readme)
     expecting = [b for b in BLOCKS if b.expected]
     assert expecting and all(b.marker == "run" for b in expecting)
-    assert netscope_commands("netscope a --b 1  # c\ntorchrun -x -m netscope t \\\n  --e 2\n") == [
-        ["a", "--b", "1"],
-        ["t", "--e", "2"],
-    ]
+    code = "netscope a --b 1  # c\ntorchrun -x -m netscope t \\\n  --e 2\nA=1 B= netscope c\n"
+    assert netscope_commands(code) == [["a", "--b", "1"], ["t", "--e", "2"], ["c"]]
+    files = [b for b in BLOCKS if b.marker == "file"]
+    assert files and not any(b.runs for b in files)
