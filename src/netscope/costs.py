@@ -1,11 +1,14 @@
 """How long the long commands take: measured unit costs, scaled by the command's arguments.
 
-Every cost below is a multiple of one lecture-CNN SGD step (batch 100, channels_last, 2
-threads), each timed by `python bench/costs.py --run RUN --lessons` right around the work it
-measures. That was on the shared 2-core AMD EPYC build machine (torch 2.13.0 CPU) on
-2025-06-26, while other jobs ran: ratios survive that, wall times alone varied several-fold.
-`STEP_S`, the step's time on the quiet machine (bench/RESULTS.md §8, bench/interleaved.py),
-turns them into seconds. Estimates are good to about ±50 % on such a CPU; a GPU is faster.
+Every cost below is a multiple of one lecture-CNN SGD step (batch 100, channels_last), each
+timed by `python bench/costs.py --run RUN --lessons` right around the work it measures, on the
+shared 2-core AMD EPYC build machine (torch 2.13.0 CPU) while other jobs ran. The training and
+lesson costs were measured with 2 threads; the analyses' (attacks, inspection stages, fooling,
+compare) again after the capture and Gram-matrix compare rewrite, with OMP_NUM_THREADS=1: beside another
+busy process, two threads wait on each other and small operations took 10-100x longer, which no
+ratio survives. `STEP_S`, the step's time on the quiet machine (bench/RESULTS.md §8,
+bench/interleaved.py), turns them into seconds. Estimates are good to about ±50 % on such a
+CPU; a GPU is faster.
 """
 
 from __future__ import annotations
@@ -21,26 +24,26 @@ COSTS = {
     "train_step_fgsm": 2.7,  # one step of --adversarial fgsm
     "train_step_pgd": 8.0,  # one step of --adversarial pgd (PGD-10)
     "score_image": 0.002,  # one test image scored after each epoch
-    "attack_fgsm": 0.01,  # per image, --no-curve
-    "attack_fgsm_curve": 0.05,  # per image with the success curve (6 more budgets)
-    "attack_pgd": 0.2,
-    "attack_pgd_curve": 1.2,
-    "attack_lbfgs": 5.0,
-    "attack_deepfool": 0.05,
-    "attack_universal": 0.5,  # per image and pass
-    "inspect_filters": 30.0,  # whole stages, at InspectConfig's defaults
-    "inspect_top_patches": 300.0,
-    "inspect_occlusion": 100.0,
-    "inspect_saliency": 50.0,
-    "inspect_class_models": 400.0,
-    "inspect_deep_dream": 300.0,
-    "inspect_morph": 300.0,
-    "inspect_projections": 1300.0,  # measured after the stage was added (2 cores, load 0.6)
+    "attack_fgsm": 0.6,  # per image, --no-curve (incl. its share of writing the figures)
+    "attack_fgsm_curve": 0.9,  # per image with the success curve (6 more budgets)
+    "attack_pgd": 0.7,
+    "attack_pgd_curve": 3.3,
+    "attack_lbfgs": 25.0,
+    "attack_deepfool": 1.8,
+    "attack_universal": 3.4,  # per image and pass
+    "inspect_filters": 7.0,  # whole stages, at InspectConfig's defaults
+    "inspect_top_patches": 430.0,
+    "inspect_occlusion": 80.0,
+    "inspect_saliency": 33.0,
+    "inspect_class_models": 100.0,
+    "inspect_deep_dream": 44.0,
+    "inspect_morph": 46.0,
+    "inspect_projections": 850.0,
     "inspect_growth": 350.0,
-    "inspect_units": 500.0,
-    "fool_gradient_step": 0.3,  # per step, all classes at once
-    "fool_evolution_step": 0.3,
-    "compare_image": 0.5,  # per image compared, at CompareConfig's defaults
+    "inspect_units": 440.0,
+    "fool_gradient_step": 0.36,  # per step, all classes at once
+    "fool_evolution_step": 3.6,
+    "compare_image": 0.74,  # per image compared, at CompareConfig's defaults
     "report": 1000.0,
 }
 LESSON_COSTS = {  # whole lessons at their quick defaults
