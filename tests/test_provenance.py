@@ -96,3 +96,25 @@ def test_a_finished_run_gets_no_note(lecture_run):
     }
     early = load_run(lecture_run.path, "checkpoints/epoch_03.safetensors")
     assert weights_of(early)["epoch"] == 3 and unfinished_note(early) is None
+
+
+def test_an_imported_model_is_finished_training_elsewhere(
+    lecture_run, tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "imported"
+    weights = str(lecture_run.path / "model.safetensors")
+    assert main(["import", "netscope.models:LectureCNN", "--weights", weights, "--mean", "0.1307",
+                 "--std", "0.3081", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    run = load_run(out, trust_code=True)  # 0 epochs trained by netscope, of a default 10
+    assert run.info["epochs_done"] == 0 and unfinished_note(run) is None
+    assert weights_of(run) | {"epochs_planned": None} == {
+        "checkpoint": "model.safetensors",
+        "epoch": None,
+        "epochs_done": 0,
+        "epochs_planned": None,
+        "finished": True,
+    }
+    capsys.readouterr()
+    monkeypatch.setenv("NETSCOPE_TRUST_CODE", "1")
+    assert main(["evaluate", str(out), "--no-progress"]) == 0
+    assert "note" not in capsys.readouterr().err
