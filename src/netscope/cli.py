@@ -186,6 +186,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from netscope.config import TrainConfig, recipe_config
     from netscope.costs import resume_seconds, train_seconds
     from netscope.device import processes_from_env
+    from netscope.tensorboard_log import check_tensorboard
     from netscope.train import resume, train
 
     overrides = config_overrides(args, TrainConfig)
@@ -197,6 +198,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         overrides.pop("recipe", None)
         config = recipe_config(args.recipe, **overrides)  # no --recipe: default_recipe
+        check_tensorboard(config)  # a missing package is the one line said, before any other
         expect(train_seconds(config), quick if config.epochs > 1 else "")
         run = train(config)
     if processes_from_env().writer:  # under torchrun, rank 0 alone reports
