@@ -23,6 +23,8 @@ from netscope.attack import (
 )
 from netscope.cli import main
 from netscope.errors import NetscopeError
+from netscope.report import write_report
+from netscope.run import load_run
 
 SIDE = 4  # linear models see 1×4×4 images
 
@@ -326,30 +328,36 @@ def test_adversarial_batch_transform_attacks_normalised_batches_within_eps(digit
     assert loss(model.model(attacked), labels) > loss(model.model(inputs), labels) + 1.0
 
 
-def test_netscope_train_adversarial_trains_on_attacked_batches(tmp_path):
-    common = ["train", "--train-limit", "300", "--test-limit", "100", "--epochs", "1"]
-    common += ["--no-progress", "--no-checkpoints"]
-    assert main([*common, "--out", str(tmp_path / "clean")]) == 0
-    assert (
-        main(
-            [
-                *common,
-                "--adversarial",
-                "fgsm",
-                "--adversarial-eps",
-                "0.3",
-                "--out",
-                str(tmp_path / "adv"),
-            ]
-        )
-        == 0
-    )
-    clean = json.loads((tmp_path / "clean" / "metrics.jsonl").read_text())
-    adv = json.loads((tmp_path / "adv" / "metrics.jsonl").read_text())
+def test_adversarial_training_ends_with_the_same_attacks_on_a_clean_twin(mnist, tmp_path, capsys):
+    out, twin = tmp_path / "adv", tmp_path / "adv" / "clean_twin"
+    args = ["train", "--train-limit", "300", "--test-limit", "100", "--epochs", "1",
+            "--no-progress", "--no-checkpoints", "--adversarial", "fgsm", "--adversarial-eps",
+            "0.3", "--adversarial-check", "50", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    clean = json.loads((twin / "metrics.jsonl").read_text())
+    adv = json.loads((out / "metrics.jsonl").read_text())
     assert adv["train_loss"] > clean["train_loss"] + 0.1  # the same batches, made harder
+    info, twin_info = (json.loads((d / "run.json").read_text()) for d in (out, twin))
+    changed = {k: v for k, v in twin_info["config"].items() if info["config"][k] != v}
+    assert changed == {"adversarial": None, "adversarial_check": 0, "out": str(twin)}
+    check = info["adversarial_check"]
+    images, labels = mnist.float_images("test")[:50], mnist.test_labels[:50]
+    for side, folder in (("before", twin), ("after", out)):  # the attacks' own numbers
+        model = load_run(folder).pixel_model()
+        numbers = check[side]
+        assert (
+            numbers["pgd_success_rate"] == pgd(model, images, labels, 0.3).metrics()["success_rate"]
+        )
+        assert (
+            numbers["deepfool_l2_median"] == deepfool(model, images, labels).metrics()["l2_median"]
+        )
+        assert numbers["test_error_pct"] == load_run(folder).info["metrics"]["test_error_pct"]
     assert (
-        json.loads((tmp_path / "adv" / "run.json").read_text())["config"]["adversarial"] == "fgsm"
+        "netscope: adversarial training, before (clean twin) → after, on 50 test images: "
+        "PGD (L∞, ε = 0.3) fools " in capsys.readouterr().err
     )
+    html = write_report(out).read_text()
+    assert "clean twin (before)" in html and "PGD success rate" in html
 
 
 # ---------------------------------------------------------------- attack.json, fool.json, CLI
@@ -403,3 +411,10 @@ def test_cli_attack_pgd_with_target_and_fool(lecture_run, tmp_path, capsys):
     assert min(fool["results"]["gradient"]["confidence"]) >= 0.99
     assert main(["attack", run, "--method", "pgd", "--eps", "-1"]) == 2
     assert "--eps -1" in capsys.readouterr().err
+
+
+def test_uint8_images_get_told_to_divide_by_255(lecture_run, mnist):
+    images, labels = mnist.test_images[:2], mnist.test_labels[:2]  # what load_dataset holds
+    with pytest.raises(NetscopeError) as caught:
+        deepfool(lecture_run.pixel_model(), images, labels)
+    assert "uint8 pixels: divide by 255 (or use `dataset.float_images()`)" in str(caught.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 
@@ -62,6 +63,21 @@ def test_data_info_reports_real_mnist_facts():
     info = json.loads(result.stdout)
     assert info["train"] == 60000 and info["test"] == 10000
     assert info["train_class_counts"][0] == 5923
+
+
+def test_data_info_of_a_set_not_here_says_where_it_would_be_without_downloading(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "netscope", "data", "info", "fashion-mnist"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, NETSCOPE_CACHE=str(tmp_path / "cache"), NETSCOPE_DATA=""),
+    )
+    assert result.returncode == 0 and "downloading" not in result.stderr
+    info = json.loads(result.stdout)
+    assert info["present"] is False and info["files"][0]["url"].startswith("http")
+    assert str(tmp_path / "cache" / "fashion-mnist") in info["fetch"]
+    assert not (tmp_path / "cache").exists()
 
 
 def test_resume_refuses_flags_that_would_change_the_recorded_run(tmp_path, capsys):

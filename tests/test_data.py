@@ -224,6 +224,36 @@ def test_search_order_prefers_netscope_data_then_cache(tmp_path, monkeypatch):
         load_dataset("fashion-mnist", download=False)
 
 
+def test_info_reports_what_is_known_and_never_downloads(tmp_path, monkeypatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError("data info must not download")
+
+    monkeypatch.setattr(data, "download_file", no_download)
+    monkeypatch.setenv("NETSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("NETSCOPE_DATA", raising=False)
+    info = data.dataset_info("fashion-mnist")
+    assert info["present"] is False and info["found"] is None
+    assert (info["train"], info["test"], info["image_shape"]) == (60_000, 10_000, [1, 28, 28])
+    assert info["classes"][-1] == "Ankle boot"
+    assert info["files"][0]["md5"] == "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
+    assert info["searched"][-1] == str(tmp_path / "cache" / "fashion-mnist")
+    assert "netscope data fetch fashion-mnist" in info["fetch"]
+    assert not (tmp_path / "cache").exists()
+    folder = write_idx_set(tmp_path / "cache" / "fashion-mnist", n_train=20)
+    present = data.dataset_info("fashion-mnist")  # the facts read from the files join in
+    assert present["present"] and present["found"] == str(folder)
+    assert present["train"] == 20 and len(present["train_class_counts"]) == 10
+
+
+def test_float_images_are_the_pixels_in_0_1(mnist):
+    pixels = mnist.float_images("test")
+    assert pixels.dtype == torch.float32 and pixels.shape == mnist.test_images.shape
+    assert torch.equal(pixels * 255, mnist.test_images.float())
+    assert mnist.float_images("train").shape[0] == 60_000
+    with pytest.raises(NetscopeError, match="split 'val'"):
+        mnist.float_images("val")
+
+
 # ---------------------------------------------------------------- CIFAR-10 binary version
 
 

@@ -118,10 +118,11 @@ def test_commands_work_unchanged_on_an_imported_run(user, monkeypatch, capsys):
     monkeypatch.setenv(TRUST_ENV, "1")
     recorded = json.loads((run_dir / "run.json").read_text())["metrics"]["test_error_pct"]
     assert main(["evaluate", str(run_dir)]) == 0
-    assert json.loads((run_dir / "evaluation.json").read_text())["test_error_pct"] == recorded
+    evaluation = json.loads((run_dir / "evaluate" / "evaluation.json").read_text())
+    assert evaluation["test_error_pct"] == recorded
     stages = ["inspect", str(run_dir), "--stages", "filters", "saliency", "--no-progress"]
     assert main(stages) == 0
-    inspected = json.loads((run_dir / "inspect" / "inspect.json").read_text())
+    inspected = json.loads((run_dir / "inspect" / "filters+saliency" / "inspect.json").read_text())
     assert {f["file"] for f in inspected["figures"]} == {"filters.png", "saliency.png"}
     attack = ["attack", str(run_dir), "--method", "deepfool", "--n", "20", "--no-progress"]
     assert main(attack) == 0

@@ -525,3 +525,12 @@ def test_importing_and_plotting_leaves_the_callers_matplotlib_settings_alone():
         "assert not changed, changed\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_uint8_images_get_told_to_divide_by_255(lecture_run, mnist):
+    images, labels = mnist.test_images[:2], mnist.test_labels[:2]  # what load_dataset holds
+    with pytest.raises(NetscopeError) as caught:
+        occlusion(lecture_run.pixel_model(), images, labels, window=7)
+    assert "uint8 pixels: divide by 255 (or use `dataset.float_images()`)" in str(caught.value)
+    maps = occlusion(lecture_run.pixel_model(), mnist.float_images()[:2], labels, window=7)
+    assert maps.shape == (2, 28, 28)

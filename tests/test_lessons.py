@@ -292,3 +292,12 @@ def test_cli_lists_and_runs_lessons(tmp_path, capsys):
     assert (tmp_path / "p" / "perceptron.png").exists()
     assert main(["lesson", "nonsense"]) == 2
     assert "unknown lesson 'nonsense'" in capsys.readouterr().err
+
+
+def test_a_lessons_run_creates_its_folder_and_the_cli_names_variants(tmp_path, monkeypatch):
+    result = convolution.run(tmp_path / "new" / "convolution", progress=False)
+    assert (tmp_path / "new" / "convolution" / "convolution_max_pool.png").exists()
+    assert result.name == "convolution"
+    monkeypatch.chdir(tmp_path)
+    assert main(["lesson", "perceptron", "--seed", "1", "--no-progress"]) == 0
+    assert (tmp_path / "lessons" / "perceptron" / "seed-1" / "lesson.json").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
@@ -126,6 +127,9 @@ def test_lstm_reaches_3_percent_test_error_within_its_default_budget(lecture_run
     result = rnn.run(tmp_path, cnn_run=lecture_run.path)
     assert result.numbers["config"]["epochs"] == rnn.RnnConfig().epochs
     assert result.numbers["lstm_test_error_pct"] <= 3.0
+    docs = (Path(__file__).parents[1] / "docs" / "generative.md").read_text()
+    quoted = f"**{result.numbers['lstm_test_error_pct']:.2f} % test error**"
+    assert quoted in docs  # the number docs/generative.md quotes is the one this run reaches
     cnn_error = result.numbers["cnn_test_error_pct"]
     assert cnn_error == pytest.approx(lecture_run.info["metrics"]["test_error_pct"], abs=0.01)
     for figure in result.figures:

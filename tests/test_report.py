@@ -124,7 +124,7 @@ def test_attacks_get_one_summary_table_and_a_section_each(report):
     summary = html.split('id="attacks"')[1].split("</section>")[0]
     assert "<th>success_rate</th>" in summary
     assert summary.count("<tr>") == 3  # header + deepfool + fgsm
-    assert "Attack: deepfool (l2)" in html and "Attack: fgsm (l2)" in html
+    assert "Attack: deepfool (L2)" in html and "Attack: fgsm (L2)" in html
 
 
 def test_user_strings_are_escaped(report):
@@ -160,11 +160,12 @@ def test_report_cli_error_for_a_missing_run(tmp_path, capsys):
 
 def test_demo_evaluates_the_reused_run(report, lecture_run):
     path, _ = report
-    evaluation = json.loads((path.parent / "evaluation.json").read_text())
+    evaluation = json.loads((path.parent / "evaluate" / "evaluation.json").read_text())
     assert evaluation["test_error_pct"] == pytest.approx(
         lecture_run.info["metrics"]["test_error_pct"]
     )
-    assert (path.parent / "confusion.png").exists()
+    assert evaluation["weights"]["finished"] and "note" not in evaluation["weights"]
+    assert (path.parent / "evaluate" / "confusion.png").exists()
 
 
 def test_demo_runs_analyses_skips_failing_ones_and_reuses_fresh_ones(
@@ -184,7 +185,7 @@ def test_demo_runs_analyses_skips_failing_ones_and_reuses_fresh_ones(
         demo.Analysis("inspect", "inspect.json", fake_inspect, "fake inspection"),
         demo.Analysis("attack/fake", "attack.json", failing_attack, "fake attack"),
     ]
-    monkeypatch.setattr(demo, "analyses", lambda run: fakes)
+    monkeypatch.setattr(demo, "analyses", lambda run, progress=True: fakes)
     run_dir = make_run_copy(lecture_run, tmp_path / "run")
     run = load_run(run_dir)
     demo.run_analyses(run, 3, 4)
@@ -231,7 +232,9 @@ def test_a_folder_with_few_classes_and_dollar_names_evaluates_and_reports(
     for name in names:
         assert esc(name) in html
     pngs = [tmp_path / "eval" / "confusion.png"]
-    pngs += [run.path / f for f in ("curves.png", "confusion.png", "mistakes.png")]
+    pngs += [
+        run.path / f for f in ("curves.png", "evaluate/confusion.png", "evaluate/mistakes.png")
+    ]
     for png in pngs:
         with Image.open(png) as image:
             assert image.size[0] >= 800, png

@@ -87,15 +87,51 @@ def add_run_args(parser: argparse.ArgumentParser, out_help: str) -> None:
         default="model.safetensors",
         help="weights file inside RUN (e.g. checkpoints/epoch_03.safetensors)",
     )
-    parser.add_argument("--out", help=f"output folder (default: {out_help})")
+    parser.add_argument(
+        "--out", help=f"output folder (default: {out_help}; @CHECKPOINT for earlier weights)"
+    )
 
 
-def open_run(args: argparse.Namespace, folder: str = ""):
-    """Returns (the loaded run, the output folder: --out or RUN/folder)."""
+def add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    """Adds --progress/--no-progress to a subcommand whose config has no `progress` field."""
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="progress bars on a terminal, one line per stage elsewhere (default: on)",
+    )
+
+
+def open_run(args: argparse.Namespace, folder: str):
+    """Returns (the loaded run, the output folder: --out, or by the one rule of
+    netscope.folders the run's folder for `folder` = "ANALYSIS[/VARIANT]")."""
+    from netscope.folders import output_folder
+
+    run = load_noted_run(args.run, args.checkpoint)
+    return run, Path(args.out) if args.out else output_folder(run, folder)
+
+
+def load_noted_run(path: str, checkpoint: str = "model.safetensors"):
+    """Returns the loaded run, after saying on stderr (one line) when it is unfinished and
+    which epoch's weights the command uses."""
+    from netscope.provenance import unfinished_note
     from netscope.run import load_run
 
-    run = load_run(args.run, args.checkpoint)
-    return run, Path(args.out) if args.out else run.path / folder
+    run = load_run(path, checkpoint)
+    note = unfinished_note(run)
+    if note:
+        print(f"netscope: note: {note}", file=sys.stderr, flush=True)
+    return run
+
+
+def expect(seconds: float | None, quick: str = "") -> None:
+    """Prints the expected time of a long command on stderr (nothing under 10 s), with the
+    flags of a quick version."""
+    from netscope.costs import describe
+
+    if seconds is not None and seconds >= 10:
+        hint = f"; quick: {quick}" if quick else ""
+        print(f"netscope: expected time {describe(seconds)}{hint}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- data
@@ -122,25 +158,7 @@ def cmd_data(args: argparse.Namespace) -> None:
 
         print("\n".join(show(args.name, args.index, args.split, args.out, args.data_dir)))
         return
-    dataset = data.load_dataset(args.name, root=args.data_dir)
-    print(json.dumps(_dataset_info(dataset), indent=2))
-
-
-def _dataset_info(dataset) -> dict:
-    return {
-        "name": dataset.name,
-        "source": dataset.source,
-        "checksum": dataset.checksum,
-        "image_shape": list(dataset.image_shape),
-        "train": len(dataset.train_images),
-        "test": len(dataset.test_images),
-        "classes": dataset.classes,
-        "train_class_counts": dataset.train_labels.bincount(
-            minlength=len(dataset.classes)
-        ).tolist(),
-        "mean": dataset.mean,
-        "std": dataset.std,
-    }
+    print(json.dumps(data.dataset_info(args.name, root=args.data_dir), indent=2))
 
 
 def add_data(parser: argparse.ArgumentParser) -> None:
@@ -153,6 +171,7 @@ def add_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="folder holding the data set files")
     parser.add_argument("--dest", help="fetch: folder to download into (default: the cache)")
     parser.add_argument("--base-url", help="fetch: a mirror to download from instead")
+    add_progress_flag(parser)
 
 
 COMMANDS["data"] = Command(
@@ -165,16 +184,23 @@ COMMANDS["data"] = Command(
 
 def cmd_train(args: argparse.Namespace) -> None:
     from netscope.config import TrainConfig, recipe_config
+    from netscope.costs import resume_seconds, train_seconds
     from netscope.device import processes_from_env
+    from netscope.tensorboard_log import check_tensorboard
     from netscope.train import resume, train
 
     overrides = config_overrides(args, TrainConfig)
+    quick = "--recipe fast (one epoch), or --epochs 1 --train-limit 10000"
     if args.resume:
         check_resume_flags(Path(args.resume), overrides)
+        expect(resume_seconds(args.resume, args.epochs))
         run = resume(args.resume, epochs=args.epochs, progress=args.progress)
     else:
         overrides.pop("recipe", None)
-        run = train(recipe_config(args.recipe, **overrides))  # no --recipe: default_recipe
+        config = recipe_config(args.recipe, **overrides)  # no --recipe: default_recipe
+        check_tensorboard(config)  # a missing package is the one line said, before any other
+        expect(train_seconds(config), quick if config.epochs > 1 else "")
+        run = train(config)
     if processes_from_env().writer:  # under torchrun, rank 0 alone reports
         error = run.info["metrics"]["test_error_pct"]
         print(f"netscope: run written to {run.path} (test error {error:.2f} %)")
@@ -209,9 +235,8 @@ COMMANDS["train"] = Command("train a model and write a run directory", add_train
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from netscope.evaluate import evaluation_folder, write_evaluation
-    from netscope.run import load_run
 
-    run = load_run(args.run, args.checkpoint)
+    run = load_noted_run(args.run, args.checkpoint)
     out = Path(args.out) if args.out else evaluation_folder(run)
     record = write_evaluation(run, out)
     print(f"test error {record['test_error_pct']:.2f} % on {record['test_size']} test images")
@@ -225,7 +250,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def add_evaluate(parser: argparse.ArgumentParser) -> None:
-    add_run_args(parser, "the run directory, or RUN/evaluate/CHECKPOINT for an earlier one")
+    add_run_args(parser, "RUN/evaluate")
+    add_progress_flag(parser)
 
 
 COMMANDS["evaluate"] = Command(
@@ -283,6 +309,7 @@ def add_import(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-dir", help="folder holding the data set files")
     parser.add_argument("--out", help="run directory to write (default: runs/<timestamp>)")
+    add_progress_flag(parser)
 
 
 COMMANDS["import"] = Command(
@@ -296,9 +323,13 @@ COMMANDS["import"] = Command(
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from netscope.costs import demo_seconds
     from netscope.demo import DemoConfig, run_demo
 
-    path = run_demo(make_config(args, DemoConfig))
+    config = make_config(args, DemoConfig)
+    trained = (Path(config.out) / "run.json").exists()  # a finished run is reused
+    expect(demo_seconds(not trained, config.analyses), "--no-analyses")
+    path = run_demo(config)
     print(f"netscope: demo report written to {path.resolve()} (open it in a browser)")
     print(f"netscope: next, draw digits for the network: netscope serve {path.parent}")
 
@@ -320,10 +351,14 @@ COMMANDS["demo"] = Command(
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
+    from netscope.costs import inspect_seconds
+    from netscope.folders import variant
     from netscope.inspect import InspectConfig, run_inspect
 
-    run, out = open_run(args, "inspect")
-    result = run_inspect(run, out, make_config(args, InspectConfig))
+    config = make_config(args, InspectConfig)
+    run, out = open_run(args, variant("inspect", *(config.stages or [])))
+    expect(inspect_seconds(config), "--stages filters occlusion saliency (or --search-images 1000)")
+    result = run_inspect(run, out, config)
     for figure in result["figures"]:
         print(f"  {figure['file']:<28} {figure['title']}")
     print(f"netscope: wrote {len(result['figures'])} figures and inspect.json to {out}")
@@ -332,7 +367,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 def add_inspect(parser: argparse.ArgumentParser) -> None:
     from netscope.inspect import InspectConfig
 
-    add_run_args(parser, "RUN/inspect")
+    add_run_args(parser, "RUN/inspect, RUN/inspect/STAGE+STAGE with --stages")
     add_config_args(parser, InspectConfig)
 
 
@@ -348,6 +383,7 @@ COMMANDS["inspect"] = Command(
 def cmd_attack(args: argparse.Namespace) -> None:
     from netscope.attack import ATTACKS, AttackConfig, run_attack
     from netscope.attack.pipeline import attack_folder, summary_line
+    from netscope.costs import attack_seconds
 
     spec = ATTACKS.get(args.method or AttackConfig.method)
     options = None
@@ -355,9 +391,16 @@ def cmd_attack(args: argparse.Namespace) -> None:
         options = method_options_from_flags(args, spec)
     config = make_config(args, AttackConfig, options=options)
     run, out = open_run(args, attack_folder(config))
+    expect(attack_seconds(config), quick_attack(config))
     record = run_attack(run, out, config)
     print(summary_line(record))
     print(f"netscope: wrote {out / 'attack.json'} and {len(record['figures'])} figure(s)")
+
+
+def quick_attack(config) -> str:
+    """Returns the flags of a quick version of an attack (fewer images, no success curve)."""
+    quick = f"--n {min(100, config.n)}"
+    return quick + (" --no-curve" if config.curve and config.eps is not None else "")
 
 
 def method_options_from_flags(args: argparse.Namespace, spec):
@@ -403,9 +446,13 @@ COMMANDS["attack"] = Command(
 
 def cmd_fool(args: argparse.Namespace) -> None:
     from netscope.attack import FoolConfig, run_fool
+    from netscope.costs import fool_seconds
+    from netscope.folders import variant
 
-    run, out = open_run(args, "fool")
-    record = run_fool(run, out, make_config(args, FoolConfig))
+    config = make_config(args, FoolConfig)
+    run, out = open_run(args, variant("fool", None if config.method == "both" else config.method))
+    expect(fool_seconds(config), "--method gradient --steps 300")
+    record = run_fool(run, out, config)
     for method, result in record["results"].items():
         lowest = min(result["confidence"])
         print(f"{method}: lowest confidence {100 * lowest:.2f} % after {result['steps']} steps")
@@ -415,7 +462,7 @@ def cmd_fool(args: argparse.Namespace) -> None:
 def add_fool(parser: argparse.ArgumentParser) -> None:
     from netscope.attack import FoolConfig
 
-    add_run_args(parser, "RUN/fool")
+    add_run_args(parser, "RUN/fool, RUN/fool/METHOD with --method")
     add_config_args(parser, FoolConfig)
 
 
@@ -425,25 +472,39 @@ COMMANDS["fool"] = Command("fooling images: noise the network calls a digit", ad
 
 
 def cmd_lesson(args: argparse.Namespace) -> None:
+    from netscope.costs import lesson_seconds
+    from netscope.folders import lesson_folder
     from netscope.lessons import LESSONS, run_lesson
 
     if args.list or not args.name:
         for name, (_, description) in LESSONS.items():
             print(f"{name:<15} {description}")
         return
-    out = Path(args.out) if args.out else Path("lessons") / args.name
-    result = run_lesson(args.name, out, full=args.full, seed=args.seed)
+    out = Path(args.out) if args.out else lesson_folder(args.name, args.full, args.seed)
+    quick = "leave out --full" if args.full else QUICK_LESSONS.get(args.name, "")
+    expect(lesson_seconds(args.name, args.full), quick)
+    result = run_lesson(args.name, out, full=args.full, seed=args.seed, progress=args.progress)
     for line in result.summary:
         print(line)
     print(f"netscope: wrote lesson.json and {len(result.figures)} figure(s) to {out}")
 
 
+# the long lessons' quick versions (docs/generative.md), for the expected-time line
+QUICK_LESSONS = {
+    "gan": 'in Python, gan.run("out", config=gan.GanConfig(epochs=1, train_limit=3200))',
+    "rnn": 'in Python, rnn.run("out", epochs=0.1)',
+}
+
+
 def add_lesson(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="lesson to run (see --list)")
     parser.add_argument("--list", action="store_true", help="list the lessons and exit")
-    parser.add_argument("--out", help="output folder (default: lessons/NAME)")
+    parser.add_argument(
+        "--out", help="output folder (default: lessons/NAME, or lessons/NAME/full-seed-N)"
+    )
     parser.add_argument("--full", action="store_true", help="the long version (more training)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    add_progress_flag(parser)
 
 
 COMMANDS["lesson"] = Command("the lecture's classic experiments, runnable", add_lesson, cmd_lesson)
@@ -453,12 +514,16 @@ COMMANDS["lesson"] = Command("the lecture's classic experiments, runnable", add_
 
 def cmd_compare(args: argparse.Namespace) -> None:
     from netscope.compare import CompareConfig, run_compare
-    from netscope.run import load_run
+    from netscope.costs import compare_seconds
+    from netscope.folders import output_folder, run_name, variant
 
-    run_a = load_run(args.run_a, args.checkpoint_a)
-    run_b = load_run(args.run_b, args.checkpoint_b) if args.run_b else None
-    out = Path(args.out) if args.out else run_a.path / "compare"
-    record = run_compare(run_a, run_b, out, make_config(args, CompareConfig))
+    config = make_config(args, CompareConfig)
+    run_a = load_noted_run(args.run_a, args.checkpoint_a)
+    run_b = load_noted_run(args.run_b, args.checkpoint_b) if args.run_b else None
+    name_b = run_name(run_b) if run_b else Path(config.responses or "").stem
+    out = Path(args.out) if args.out else output_folder(run_a, variant("compare", name_b))
+    expect(compare_seconds(config), "--n-images 300")
+    record = run_compare(run_a, run_b, out, config)
     corner = "A \\ B"
     width = max(len(name) for name in record["layers_a"] + [corner])
     for measure in ("predictivity", "cka"):
@@ -484,7 +549,9 @@ def add_compare(parser: argparse.ArgumentParser) -> None:
             default="model.safetensors",
             help=f"weights file inside RUN_{run.upper()} (e.g. checkpoints/epoch_00.safetensors)",
         )
-    parser.add_argument("--out", help="output folder (default: RUN_A/compare)")
+    parser.add_argument(
+        "--out", help="output folder (default: RUN_A/compare/NAME: RUN_B's or the responses')"
+    )
 
 
 COMMANDS["compare"] = Command(
@@ -497,7 +564,9 @@ COMMANDS["compare"] = Command(
 def cmd_report(args: argparse.Namespace) -> None:
     from netscope.report import ReportConfig, write_report
 
-    path = write_report(args.run, make_config(args, ReportConfig))
+    config = make_config(args, ReportConfig)
+    load_noted_run(args.run, config.checkpoint)
+    path = write_report(args.run, config)
     print(f"netscope: report written to {path.resolve()} (open it in a browser; it works offline)")
 
 
@@ -506,6 +575,7 @@ def add_report(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("run", help="run directory")
     add_config_args(parser, ReportConfig)
+    add_progress_flag(parser)
 
 
 COMMANDS["report"] = Command(
@@ -518,7 +588,9 @@ COMMANDS["report"] = Command(
 def cmd_serve(args: argparse.Namespace) -> None:
     from netscope.serve import ServeConfig, serve
 
-    serve(args.run, make_config(args, ServeConfig))
+    config = make_config(args, ServeConfig)
+    load_noted_run(args.run)
+    serve(args.run, config)
 
 
 def add_serve(parser: argparse.ArgumentParser) -> None:
@@ -526,6 +598,7 @@ def add_serve(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("run", help="run directory")
     add_config_args(parser, ServeConfig)
+    add_progress_flag(parser)
 
 
 COMMANDS["serve"] = Command(
@@ -578,6 +651,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(chosen if chosen in COMMANDS else "").parse_args(argv)
+    from netscope.progress import set_enabled
+
+    # --no-progress also silences bars in code that has no progress flag of its own
+    before = set_enabled(getattr(args, "progress", True) is not False)
     try:
         args.func(args)
     except NetscopeError as err:
@@ -586,6 +663,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("netscope: interrupted", file=sys.stderr)
         return 130
+    finally:
+        set_enabled(before)
     return 0
 
 

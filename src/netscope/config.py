@@ -50,6 +50,7 @@ class TrainConfig:
     recipe: str = "lecture"  # lecture | fast (default: lecture on MNIST; other data: fast, at least 600 steps unless --epochs)
     adversarial: str | None = None  # train on attacked batches: fgsm | pgd (see netscope.attack)
     adversarial_eps: float = 0.3  # L-inf budget in pixel units [0, 1] for --adversarial
+    adversarial_check: int = 1000  # after --adversarial: attack N test images, vs a clean twin
     out: str | None = None  # run directory (None: runs/<timestamp>)
 
     def __post_init__(self) -> None:
@@ -69,6 +70,7 @@ class TrainConfig:
             ("nesterov", not self.nesterov or self.momentum > 0, "used with --momentum > 0"),
             ("autocast", self.autocast in ("off", "bf16", "auto"), "off, bf16 or auto"),
             ("threads", self.threads >= 0, "an integer >= 0 (0 = torch's default)"),
+            ("adversarial-check", self.adversarial_check >= 0, "an integer >= 0 (0 = off)"),
             ("seed", 0 <= self.seed < 2**32, "an integer in [0, 2**32)"),
             ("recipe", self.recipe in RECIPES, " or ".join(RECIPES)),
         ]

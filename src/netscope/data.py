@@ -53,6 +53,13 @@ class Dataset:
         """Returns (channels, height, width) of one image."""
         return tuple(self.train_images.shape[1:])
 
+    def float_images(self, split: str = "test") -> torch.Tensor:
+        """Returns the split's images as float pixels in [0, 1], what every analysis and attack
+        takes (the uint8 images divided by 255)."""
+        if split not in ("train", "test"):
+            raise NetscopeError(f"split {split!r}: expected 'train' or 'test'")
+        return getattr(self, f"{split}_images").float() / 255
+
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Returns uint8 (or [0, 1] float) images as floats normalised by the train mean/std."""
         if images.dtype == torch.uint8:
@@ -100,6 +107,8 @@ class DatasetSpec:
     classes: tuple[str, ...]
     fmt: str  # "idx" or "cifar10-bin"
     idx_md5: tuple[str, ...] = ()  # md5 of the uncompressed IDX files, when published
+    sizes: tuple[int, int] | None = None  # published (train, test) image counts
+    image_shape: tuple[int, int, int] | None = None  # channels, height, width
 
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -136,6 +145,8 @@ SPECS = {
             "2646ac647ad5339dbf082846283269ea",
             "27ae3e4e09519cfbb04c329615203637",
         ),
+        sizes=(60_000, 10_000),
+        image_shape=(1, 28, 28),
     ),
     "fashion-mnist": DatasetSpec(
         "fashion-mnist",
@@ -151,6 +162,8 @@ SPECS = {
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat")
         + ("Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
         "idx",
+        sizes=(60_000, 10_000),
+        image_shape=(1, 28, 28),
     ),
     "cifar10": DatasetSpec(
         "cifar10",
@@ -164,6 +177,8 @@ SPECS = {
         ("airplane", "automobile", "bird", "cat", "deer")
         + ("dog", "frog", "horse", "ship", "truck"),
         "cifar10-bin",
+        sizes=(50_000, 10_000),
+        image_shape=(3, 32, 32),
     ),
 }
 
@@ -370,23 +385,27 @@ def _has_files(folder: Path, spec: DatasetSpec) -> bool:
     return True
 
 
-def locate(name: str, root: str | Path | None = None, download: bool = True) -> Path:
-    """Returns the folder that holds data set `name`, searched in the documented order."""
-    spec = _spec(name)
+def search_folders(spec: DatasetSpec, root: str | Path | None = None) -> list[Path]:
+    """Returns the folders where data set files are looked for, in order: `root` (or its
+    sub-folder NAME), else $NETSCOPE_DATA, the copy bundled with the package and the cache."""
     if root is not None:
-        folder = Path(root)
-        for candidate in (folder, folder / spec.name):
-            if _has_files(candidate, spec):
-                return candidate
-        raise NetscopeError(f"{folder}: no {spec.name} files there (expected {_expected(spec)})")
+        return [Path(root), Path(root) / spec.name]
     candidates = []
     if os.environ.get("NETSCOPE_DATA"):
         env = Path(os.environ["NETSCOPE_DATA"])
         candidates += [env / spec.name, env]
-    candidates += [BUNDLED_DIR / spec.name, cache_dir() / spec.name]
+    return candidates + [BUNDLED_DIR / spec.name, cache_dir() / spec.name]
+
+
+def locate(name: str, root: str | Path | None = None, download: bool = True) -> Path:
+    """Returns the folder that holds data set `name`, searched in the documented order."""
+    spec = _spec(name)
+    candidates = search_folders(spec, root)
     for candidate in candidates:
         if _has_files(candidate, spec):
             return candidate
+    if root is not None:
+        raise NetscopeError(f"{root}: no {spec.name} files there (expected {_expected(spec)})")
     if not download:
         raise NetscopeError(f"{spec.name}: not found offline (looked in {candidates})")
     return fetch(name)
@@ -467,6 +486,52 @@ def load_dataset(
     else:
         arrays = read_cifar10_dataset(folder)
     return _as_dataset(spec.name, arrays, list(spec.classes), str(folder))
+
+
+def dataset_info(name: str | Path, root: str | Path | None = None) -> dict:
+    """Returns what is known of a data set without downloading anything: its classes, sizes,
+    files (URL, published md5), the folders searched and the one holding it (None when absent:
+    `netscope data fetch NAME` downloads it); when present, also the facts read from its files."""
+    if str(name) not in SPECS:
+        return loaded_facts(load_dataset(name, root))
+    spec = SPECS[str(name)]
+    folders = search_folders(spec, root)
+    found = next((f for f in folders if _has_files(f, spec)), None)
+    info = {
+        "name": spec.name,
+        "classes": list(spec.classes),
+        "image_shape": list(spec.image_shape or ()),
+        "train": spec.sizes[0] if spec.sizes else None,
+        "test": spec.sizes[1] if spec.sizes else None,
+        "files": [{"name": f.name, "url": f.url, "md5": f.md5} for f in spec.files],
+        "searched": [str(f) for f in folders],
+        "present": found is not None,
+        "found": str(found) if found else None,
+    }
+    if found is None:
+        info["fetch"] = (
+            f"netscope data fetch {spec.name} (downloads into {cache_dir() / spec.name})"
+        )
+        return info
+    return info | loaded_facts(load_dataset(spec.name, found, download=False))
+
+
+def loaded_facts(dataset: Dataset) -> dict:
+    """Returns the facts read from a loaded data set: sizes, checksum, class counts, mean/std."""
+    return {
+        "name": dataset.name,
+        "source": dataset.source,
+        "checksum": dataset.checksum,
+        "image_shape": list(dataset.image_shape),
+        "train": len(dataset.train_images),
+        "test": len(dataset.test_images),
+        "classes": dataset.classes,
+        "train_class_counts": dataset.train_labels.bincount(
+            minlength=len(dataset.classes)
+        ).tolist(),
+        "mean": dataset.mean,
+        "std": dataset.std,
+    }
 
 
 def load_image_folder(

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from netscope.attack import ATTACKS, AttackConfig, run_attack, run_fool
+from netscope.attack import ATTACKS, AttackConfig, FoolConfig, run_attack, run_fool
 from netscope.attack.pipeline import attack_folder
 from netscope.compare import CompareConfig, run_compare
 from netscope.config import recipe_config
 from netscope.data import load_dataset
 from netscope.errors import NetscopeError
-from netscope.evaluate import write_evaluation
+from netscope.evaluate import evaluation_folder, write_evaluation
+from netscope.folders import output_folder, run_name, variant
 from netscope.inspect import InspectConfig, run_inspect
 from netscope.record import is_fresh
 from netscope.report import write_report
@@ -45,21 +46,22 @@ def with_untrained(run: Run) -> Run:
     return load_run(run.path, first)
 
 
-def analyses(run: Run) -> list[Analysis]:
+def analyses(run: Run | None, progress: bool = True) -> list[Analysis]:
     """Returns what the demo runs on `run`, with CPU-friendly settings: every inspection, every
     registered attack that names demo settings, fooling images, and CKA/predictivity between the
-    trained and the untrained network (on the 2-core build machine, about 2.5 minutes)."""
+    trained and the untrained network (on the 2-core build machine, about 2.5 minutes); each
+    into the folder `netscope` would choose (netscope.folders). `run` None: only count them."""
     found = [
         Analysis(
             "inspect",
             "inspect.json",
-            lambda out: run_inspect(run, out, InspectConfig()),
-            "filters, top patches, occlusion, saliency, class models, dream, morph",
+            lambda out: run_inspect(run, out, InspectConfig(progress=progress)),
+            "every inspection stage, from the filters to the morphs",
         )
     ]
     for spec in ATTACKS.values():
         if spec.demo is not None:
-            config = AttackConfig(method=spec.name, **spec.demo)
+            config = AttackConfig(method=spec.name, progress=progress, **spec.demo)
             found.append(
                 Analysis(
                     attack_folder(config),
@@ -68,14 +70,17 @@ def analyses(run: Run) -> list[Analysis]:
                     f"{spec.title} on {config.n} test images",
                 )
             )
+    fool = FoolConfig(progress=progress)
     found.append(
-        Analysis("fool", "fool.json", lambda out: run_fool(run, out), "fooling images from noise")
+        Analysis("fool", "fool.json", lambda out: run_fool(run, out, fool), "fooling images")
     )
+    untrained = f"{run_name(run)}@epoch_00" if run is not None else ""
+    compare = CompareConfig(n_images=300, progress=progress)
     found.append(
         Analysis(
-            "compare",
+            variant("compare", untrained),
             "compare.json",
-            lambda out: run_compare(run, with_untrained(run), out, CompareConfig(n_images=300)),
+            lambda out: run_compare(run, with_untrained(run), out, compare),
             "CKA and predictivity: trained vs untrained layers",
         )
     )
@@ -88,6 +93,7 @@ class DemoConfig:
 
     out: str = "runs/demo"  # run directory (reused when it already holds a finished run)
     analyses: bool = True  # run inspect, attacks, fooling images, compare before the report
+    progress: bool = True  # progress bars (one line per stage when stderr is not a terminal)
 
 
 def say(step: int, total: int, text: str) -> float:
@@ -100,23 +106,23 @@ def done(start: float) -> None:
     print(f"    … done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
 
 
-def trained_run(out: Path, dataset) -> Run:
+def trained_run(out: Path, dataset, progress: bool = True) -> Run:
     """Returns the finished lecture run in `out`: trained, resumed, or reused as found."""
     if not (out / "run.json").exists():
-        return train(recipe_config("lecture", out=str(out)), dataset=dataset)
+        return train(recipe_config("lecture", out=str(out), progress=progress), dataset=dataset)
     info = read_json(out / "run.json")
     if info["epochs_done"] < info["config"]["epochs"]:
-        return resume(out)
+        return resume(out, progress=progress)
     print(f"    {out} already holds a finished run; reusing it", file=sys.stderr)
     return load_run(out)
 
 
-def run_analyses(run: Run, step: int, total: int) -> int:
+def run_analyses(run: Run, step: int, total: int, progress: bool = True) -> int:
     """Runs each analysis into its folder of the run; returns the next step number."""
-    for item in analyses(run):
+    for item in analyses(run, progress):
         start = say(step, total, f"{item.folder}: {item.what}")
         step += 1
-        out = run.path / item.folder
+        out = output_folder(run, item.folder)
         if is_fresh(out / item.record, run.path / "model.safetensors"):
             print(f"    reusing {out / item.record} (newer than the weights)", file=sys.stderr)
             continue
@@ -137,15 +143,15 @@ def run_demo(config: DemoConfig | None = None, dataset=None) -> Path:
     total = 3 + (len(analyses(None)) if config.analyses else 0)
     start = say(1, total, f"training the lecture CNN on the bundled MNIST into {out}")
     dataset = dataset or load_dataset("mnist")
-    run = trained_run(out, dataset)
+    run = trained_run(out, dataset, config.progress)
     done(start)
     start = say(2, total, "evaluating on the 10,000 test images")
-    record = write_evaluation(run, run.path, dataset)
+    record = write_evaluation(run, evaluation_folder(run), dataset)
     print(
         f"    test error {record['test_error_pct']:.2f} % on {record['test_size']:,} test images",
         file=sys.stderr,
     )
-    step = run_analyses(run, 3, total) if config.analyses else 3
+    step = run_analyses(run, 3, total, config.progress) if config.analyses else 3
     start = say(step, total, "writing the HTML report")
     path = write_report(run.path, dataset=dataset)
     done(start)

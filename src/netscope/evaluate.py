@@ -13,7 +13,9 @@ from torch import nn
 
 from netscope.device import resolve_device
 from netscope.display import Shows, figure_of
+from netscope.folders import output_folder
 from netscope.png import SLIDE_TEXT, pyplot, save_png
+from netscope.provenance import weights_of
 from netscope.record import Figure, is_fresh, write_record
 from netscope.run import read_json
 
@@ -212,6 +214,7 @@ def write_evaluation(
     record = {
         "run": str(run.path),
         "checkpoint": run.checkpoint,
+        "weights": weights_of(run),
         "test_size": len(labels),
         **evaluation.as_dict(),
         "mistakes": {
@@ -230,11 +233,9 @@ def write_evaluation(
 
 
 def evaluation_folder(run: Run) -> Path:
-    """Returns where a run's evaluation lives: the run directory for its final weights,
-    RUN/evaluate/<checkpoint> for another checkpoint (so that neither overwrites the other)."""
-    if run.checkpoint == "model.safetensors":
-        return run.path
-    return run.path / "evaluate" / Path(run.checkpoint).stem
+    """Returns where a run's evaluation lives: RUN/evaluate for its final weights,
+    RUN/evaluate@epoch_03 for another checkpoint (netscope.folders)."""
+    return output_folder(run, "evaluate")
 
 
 def current_evaluation(run: Run, dataset: Dataset | None = None) -> tuple[dict, Path]:

@@ -125,8 +125,10 @@ def check_images(images: torch.Tensor, *, pixels: bool = False) -> torch.Tensor:
             if isinstance(images, torch.Tensor)
             else type(images).__name__
         )
+        uint8 = isinstance(images, torch.Tensor) and images.dtype == torch.uint8
+        hint = "uint8 pixels: divide by 255 (or use `dataset.float_images()`); " if uint8 else ""
         raise NetscopeError(
-            f"images: expected a float tensor N×C×H×W of pixels in [0, 1], got {got}"
+            f"images: {hint}expected a float tensor N×C×H×W of pixels in [0, 1], got {got}"
         )
     if len(images) == 0:
         raise NetscopeError("images: expected at least one image, got an empty batch")

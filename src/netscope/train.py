@@ -25,7 +25,6 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from netscope.batches import (
     Tensors,
@@ -53,6 +52,7 @@ from netscope.device import (
 from netscope.errors import NetscopeError
 from netscope.evaluate import error_pct, predict
 from netscope.models import build_model
+from netscope.progress import progress_bar
 from netscope.run import (
     Run,
     claimed,
@@ -219,10 +219,11 @@ def train_epoch(
     shifts = epoch_shifts(config, epoch, n) if config.shift else None
     loss_sum = torch.zeros((), device=tensors.train_inputs.device)
     model.train()
-    bar = tqdm(
+    bar = progress_bar(
         range(steps),
         desc=f"epoch {epoch + 1}/{config.epochs}",
         disable=not (config.progress and procs.writer),
+        log=False,  # in a log, the epoch's own line below says enough
         leave=False,
         file=sys.stderr,
         mininterval=0.5,
@@ -402,7 +403,12 @@ def _fit(run_dir, model, optimizer, info, metrics, dataset, device, procs) -> Ru
     if procs.writer:
         if metrics and (warning := chance_warning(metrics[-1]["test_error_pct"], config, dataset)):
             print(f"netscope: warning: {warning}", file=sys.stderr)
-        return load_run(run_dir)
+        run = load_run(run_dir)
+        if config.adversarial and config.adversarial_check and procs.world == 1:
+            from netscope.attack.robustness import check_adversarial_training
+
+            check_adversarial_training(run, dataset, train, resume)
+        return run
     # other processes may not see rank 0's files (another node): they return what they hold
     return Run(run_dir, model.to("cpu").eval(), config, info, metrics=metrics)
 

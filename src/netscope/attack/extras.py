@@ -7,6 +7,7 @@ import dataclasses
 from netscope.attack.plots import plot_norm_histogram, plot_success_curve
 from netscope.attack.result import AttackResult
 from netscope.attack.spec import AttackJob
+from netscope.progress import progress_bar
 from netscope.record import Figure
 
 
@@ -16,9 +17,12 @@ def budget_curve(job: AttackJob, result: AttackResult) -> tuple[dict, list[Figur
     if not job.curve:
         return {}, []
     budgets = [job.eps * k / 6 for k in range(1, 7)]
+    shown = progress_bar(
+        budgets, desc=f"{job.spec.name} ε curve", disable=not job.progress, unit="budgets"
+    )
     rates = [
         job.spec.attack(dataclasses.replace(job, eps=eps)).metrics()["success_rate"]
-        for eps in budgets
+        for eps in shown
     ]
     path = job.out / f"{job.name}_curve.png"
     plot_success_curve(budgets, rates, path, job.spec.name, job.norm)

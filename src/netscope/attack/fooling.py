@@ -5,7 +5,6 @@ evolutionary search that sees only the output probabilities (as the paper's dire
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from netscope.attack.plots import pyplot, show
 from netscope.display import Shows, class_names, figure_of
 from netscope.errors import NetscopeError
 from netscope.guard import check_fits, check_positive_int, guarded
 from netscope.png import save_png
+from netscope.progress import progress_bar
 
 METHODS = ("gradient", "evolution")
 
@@ -67,7 +66,7 @@ def gradient_ascent(
     optimizer = torch.optim.Adam([x], lr=lr)
     goal = _goal(confidence, x.device)
     taken = 0
-    for taken in tqdm(range(1, steps + 1), desc=desc, disable=desc is None, file=sys.stderr):
+    for taken in progress_bar(range(1, steps + 1), desc=desc, disable=desc is None):
         log_p = _log_prob(model, x, classes)
         open_ = (log_p.detach() < goal).float()
         if not open_.any():
@@ -95,7 +94,7 @@ def evolve(
     fitness = _log_prob(model, parent, classes)
     goal = _goal(confidence, noise.device)
     generation = 0
-    for generation in tqdm(range(1, steps + 1), desc=desc, disable=desc is None, file=sys.stderr):
+    for generation in progress_bar(range(1, steps + 1), desc=desc, disable=desc is None):
         if (fitness >= goal).all():
             generation -= 1
             break

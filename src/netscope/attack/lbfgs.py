@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import fmin_l_bfgs_b
 from torch import nn
-from tqdm import tqdm
 
 from netscope.attack.checks import check_labels, check_targets
 from netscope.attack.extras import norm_histogram
@@ -25,6 +24,7 @@ from netscope.attack.result import AttackResult, batched, make_result
 from netscope.attack.spec import AttackJob, AttackSpec
 from netscope.errors import NetscopeError
 from netscope.guard import check_fits, check_images, check_positive_int, guarded
+from netscope.progress import progress_bar
 
 
 def runner_up(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -70,7 +70,7 @@ def _lbfgs_batch(model, x0, targets, c_init, search_steps, max_iter, progress):
     c_fail = torch.full_like(c, math.inf)  # smallest c seen to fail
     best = x0.clone()
     best_norm = torch.full_like(c, math.inf)
-    for _ in tqdm(
+    for _ in progress_bar(
         range(search_steps), desc="L-BFGS line search", disable=not progress, file=sys.stderr
     ):
         x = minimise_objective(model, x0, targets, c, max_iter)

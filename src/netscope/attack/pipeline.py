@@ -18,6 +18,7 @@ from netscope.attack.result import AttackResult
 from netscope.attack.spec import AttackJob, AttackSpec
 from netscope.device import resolve_device
 from netscope.errors import NetscopeError
+from netscope.provenance import weights_of
 from netscope.record import Figure, write_record
 from netscope.run import Run
 
@@ -88,11 +89,14 @@ def method_options(spec: AttackSpec, options: Any = None) -> Any:
 
 
 def attack_folder(config: AttackConfig) -> str:
-    """Returns the folder, inside a run, for an attack's results: attack/METHOD, and
-    attack/METHOD-NORM for a norm other than the method's own, so that no run overwrites
-    another kind."""
-    own = ATTACKS[config.method].norms[0]
-    return f"attack/{config.method}" + ("" if config.norm == own else f"-{config.norm}")
+    """Returns the folder, inside a run, for an attack's results: attack/METHOD, with -NORM for
+    a norm other than the method's own, -epsE for a budget other than its default and -targetT
+    for a targeted attack, so that no run overwrites another kind (netscope.folders)."""
+    spec = ATTACKS[config.method]
+    name = config.method + ("" if config.norm == spec.norms[0] else f"-{config.norm}")
+    if spec.budget is not None and config.eps != spec.budget[config.norm]:
+        name += f"-eps{config.eps:g}"
+    return f"attack/{name}" + ("" if config.target is None else f"-target{config.target}")
 
 
 def _run_images(run: Run, n: int, device: torch.device, split: str = "test"):
@@ -158,6 +162,7 @@ def run_attack(run: Run, out: Path, config: AttackConfig | None = None) -> dict:
         "eps": config.eps,
         "run": str(run.path),
         "checkpoint": run.checkpoint,
+        "weights": weights_of(run),
         "model": run.info["model"]["name"],
         "device": str(job.images.device),
         "torch": torch.__version__,
@@ -229,6 +234,7 @@ def run_fool(run: Run, out: Path, config: FoolConfig | None = None) -> dict:
     model = run.pixel_model().to(device)
     methods = FOOL_METHODS if config.method == "both" else (config.method,)
     record = {"run": str(run.path), "checkpoint": run.checkpoint, "device": str(device)}
+    record["weights"] = weights_of(run)
     record |= {"config": asdict(config), "classes": run.classes, "results": {}, "figures": []}
     for method in methods:
         fooling = fooling_images(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from netscope.display import Shows
+from netscope.progress import progress_bar
 
 
 @dataclass
@@ -128,7 +127,7 @@ def batched(
     starts = range(0, n, batch_size)
     parts = [
         attack(*(t[s : s + batch_size] if t is not None else None for t in tensors))
-        for s in tqdm(starts, desc=desc, disable=not progress, file=sys.stderr)
+        for s in progress_bar(starts, desc=desc, disable=not progress)
     ]
     return torch.cat(parts) if parts else tensors[0].clone()
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from netscope.attack.checks import check_eps, check_norm
 from netscope.attack.deepfool import deepfool
@@ -31,6 +30,7 @@ from netscope.display import Shows, figure_of
 from netscope.errors import NetscopeError
 from netscope.guard import check_fits, check_images, check_positive_int, guarded
 from netscope.png import save_png
+from netscope.progress import progress_bar
 from netscope.record import Figure
 
 
@@ -105,7 +105,9 @@ def universal_perturbation(
     clean, _ = classify(model, images)
     v = best = torch.zeros_like(images[0])
     history: list[float] = []
-    for _ in tqdm(range(max_passes), desc="universal", disable=not progress, file=sys.stderr):
+    for _ in progress_bar(
+        range(max_passes), desc="universal", disable=not progress, file=sys.stderr
+    ):
         order = torch.randperm(len(images), generator=generator).to(images.device)
         for index in order.split(batch_size):
             v = _visit(model, images[index], clean[index], v, xi, norm, overshoot, max_iter)

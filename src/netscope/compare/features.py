@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from netscope.errors import NetscopeError
 from netscope.guard import eval_mode, guarded
 from netscope.inspect.hooks import layer_calls, named_layers, resolve_layer, run_to
+from netscope.progress import progress_bar
 
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.ReLU6)
 
@@ -167,7 +167,7 @@ def layer_features(
             )
             for index, name in enumerate(layers)
         }
-        bar = tqdm(
+        bar = progress_bar(
             total=passes * len(starts),
             desc="activations",
             disable=not progress,

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from netscope.compare.features import LayerFeatures, gram_of
 from netscope.display import Shows
 from netscope.errors import NetscopeError
+from netscope.progress import progress_bar
 
 # Penalties tried by the inner cross-validation, relative to the total variance of the training
 # features (trace of the centred Gram matrix), so that one grid fits every layer whatever its scale.
@@ -165,7 +165,7 @@ def predictivity_matrix(
     targets = np.concatenate([b.units.cpu().double().numpy() for b in feats_b.values()], axis=1)
     edges = np.cumsum([0] + [b.units.shape[1] for b in feats_b.values()])
     rows = []
-    with tqdm(
+    with progress_bar(
         total=folds * len(feats_a), desc="ridge", disable=not progress, leave=False, file=sys.stderr
     ) as bar:
         for a in feats_a.values():

@@ -22,6 +22,7 @@ from netscope.device import resolve_device
 from netscope.errors import NetscopeError
 from netscope.guard import guarded
 from netscope.inspect.hooks import layer_names, split_call
+from netscope.provenance import weights_of
 from netscope.record import write_record
 
 
@@ -201,6 +202,8 @@ def run_compare(run_a, run_b, out: str | Path, config: CompareConfig | None = No
     record = {
         "run_a": str(run_a.path),
         "b": source_b,
+        "weights_a": weights_of(run_a),
+        "weights_b": None if run_b is None else weights_of(run_b),
         "images": image_phrase,
         **comparison.as_dict(),
         "config": asdict(config),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from netscope.errors import NetscopeError
 from netscope.guard import check_images, guarded
@@ -24,6 +23,7 @@ from netscope.inspect.photos import PHOTOS, load_photo
 from netscope.inspect.plots import plt, show, styled
 from netscope.inspect.receptive import receptive_field
 from netscope.inspect.stage import Stage
+from netscope.progress import progress_bar
 from netscope.record import Figure
 
 
@@ -91,7 +91,7 @@ def deep_dream(
     generator = torch.Generator(device="cpu").manual_seed(seed)
     detail = None
     sizes = octave_sizes(*images.shape[2:], octaves, scale)
-    for size in tqdm(sizes, desc=f"deep dream {layer}", disable=not progress, leave=False):
+    for size in progress_bar(sizes, desc=f"deep dream {layer}", disable=not progress, leave=False):
         base = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
         if detail is not None:
             base = base + F.interpolate(detail, size=size, mode="bilinear", align_corners=False)

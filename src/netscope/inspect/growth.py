@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm.auto import tqdm  # tqdm.write: a line that does not break a bar
 
 from netscope.display import Shows, figure_of
 from netscope.inspect.context import Context, save_figure
@@ -37,6 +37,7 @@ from netscope.inspect.projection import (
 )
 from netscope.inspect.receptive import top_patch_layers
 from netscope.inspect.stage import Stage
+from netscope.progress import progress_bar
 from netscope.record import Figure
 from netscope.run import Run, load_run
 
@@ -214,7 +215,7 @@ def stage(ctx: Context) -> tuple[dict, list[Figure]]:
     config, device = ctx.config, ctx.test.device
 
     def models(epochs: Iterable[int]):
-        for epoch in tqdm(epochs, desc="growth", disable=not config.progress, leave=False):
+        for epoch in progress_bar(epochs, desc="growth", disable=not config.progress, leave=False):
             yield epoch, load_run(ctx.run.path, kept[epoch]).pixel_model().to(device)
 
     images = ctx.test[: config.unit_images]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from netscope.errors import NetscopeError
 from netscope.guard import check_fits, check_images, check_positive_int, forward, guarded
@@ -13,6 +12,7 @@ from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import check_targets
 from netscope.inspect.plots import plt, show, styled
 from netscope.inspect.stage import Stage
+from netscope.progress import progress_bar
 from netscope.record import Figure
 
 
@@ -62,7 +62,7 @@ def occlusion(
     centres = occluder_centres(height, width, stride, images.device)
     chunks = centres.split(batch_size)
     maps = torch.empty(n, height, width, device=images.device)
-    bar = tqdm(total=n * len(chunks), desc="occlusion", disable=not progress)
+    bar = progress_bar(total=n * len(chunks), desc="occlusion", disable=not progress)
     with torch.no_grad(), bar:
         for index in range(n):
             probs = []

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from netscope.inspect.fourier import from_spectrum, to_spectrum
+from netscope.progress import progress_bar
 from netscope.threads import few_threads_for_small
 
 
@@ -64,7 +64,7 @@ def ascend(
 
     optimiser = torch.optim.Adam([variable], lr=lr)
     with few_threads_for_small(start):
-        for step in tqdm(range(steps), desc=desc, disable=desc is None, leave=False):
+        for step in progress_bar(range(steps), desc=desc, disable=desc is None, leave=False):
             if on_step:
                 on_step(step, picture().detach().clone())
             dy, dx = torch.randint(-reg.jitter, reg.jitter + 1, (2,), generator=generator).tolist()

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from netscope.device import resolve_device
 from netscope.errors import NetscopeError
@@ -27,6 +26,8 @@ from netscope.inspect.receptive import STAGE as TOP_PATCHES
 from netscope.inspect.saliency import STAGE as SALIENCY
 from netscope.inspect.stage import Stage
 from netscope.inspect.units import STAGE as UNITS
+from netscope.progress import progress_bar
+from netscope.provenance import weights_of
 from netscope.record import write_record
 from netscope.run import Run
 from netscope.threads import small_steps_on_one_thread
@@ -70,6 +71,7 @@ def run_inspect(run: Run, out: Path, config: InspectConfig | None = None) -> dic
     record: dict = {
         "run": str(run.path),
         "checkpoint": run.checkpoint,
+        "weights": weights_of(run),
         "device": str(ctx.test.device),
         "config": dataclasses.asdict(config),
         "examples": {
@@ -79,7 +81,7 @@ def run_inspect(run: Run, out: Path, config: InspectConfig | None = None) -> dic
         },
     }
     figures, seconds = [], {}
-    bar = tqdm(stages, desc="netscope inspect", disable=not config.progress)
+    bar = progress_bar(stages, desc="netscope inspect", disable=not config.progress)
     with small_steps_on_one_thread():
         for stage in bar:
             bar.set_postfix_str(stage.name)

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from netscope.display import Shows, figure_of
 from netscope.errors import NetscopeError
@@ -32,6 +31,7 @@ from netscope.inspect.geometry import Field, trace_fields
 from netscope.inspect.hooks import activations, resolve_layer, split_call
 from netscope.inspect.plots import as_picture, matplotlib, mosaic, plt, save, styled
 from netscope.inspect.stage import Stage
+from netscope.progress import progress_bar
 from netscope.record import Figure
 
 
@@ -133,7 +133,9 @@ def top_patches(
     check_images(images)
     field = receptive_field(model, layer, tuple(images.shape[1:]))
     best_values, best_flat = [], []
-    for batch in tqdm(images.split(batch_size), desc=f"top patches {layer}", disable=not progress):
+    for batch in progress_bar(
+        images.split(batch_size), desc=f"top patches {layer}", disable=not progress
+    ):
         out = activations(model, batch, [layer], batch_size)[layer]
         value, flat = out.flatten(2).max(dim=2)  # N×C: each image's best unit per channel
         best_values.append(value)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from netscope.guard import check_fits, check_images, check_positive_int, forward, guarded
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import check_targets
 from netscope.inspect.plots import plt, show, styled
 from netscope.inspect.stage import Stage
+from netscope.progress import progress_bar
 from netscope.record import Figure
 
 
@@ -67,7 +67,8 @@ def integrated_gradients(
     # every (path point, image) pair, point-major; a batch is any run of consecutive pairs
     pairs = torch.cartesian_prod(torch.arange(steps), torch.arange(n)).to(images.device)
     total = torch.zeros_like(images)
-    for chunk in tqdm(pairs.split(batch_size), desc="integrated gradients", disable=not progress):
+    chunks = pairs.split(batch_size)
+    for chunk in progress_bar(chunks, desc="integrated gradients", disable=not progress):
         point, image = chunk.unbind(1)
         alpha = alphas[point].view(-1, 1, 1, 1)
         path = baseline[image] + alpha * (images[image] - baseline[image])

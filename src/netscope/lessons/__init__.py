@@ -1,8 +1,9 @@
 """The lecture's classic experiments as runnable lessons: `netscope lesson NAME [--out DIR]`.
 
-Each lesson is a module here with a function `run(out: Path, full: bool = False, seed: int = 0)
--> LessonResult` that prints nothing itself, writes its PNG figures into `out` and returns what
-it found. `LESSONS` maps a lesson's name to its module and a one-line description; modules are
+Each lesson is a module here with a function `run(out: Path, full: bool = False, seed: int = 0,
+progress: bool = True) -> LessonResult` that prints nothing itself but its progress bar (none
+with `progress=False`), creates `out` and writes its PNG figures there, and returns what it
+found. `LESSONS` maps a lesson's name to its module and a one-line description; modules are
 imported only when their lesson runs.
 """
 
@@ -87,13 +88,21 @@ def lesson_html(result: LessonResult) -> str:
     return "\n".join(parts)
 
 
-def run_lesson(name: str, out: str | Path, full: bool = False, seed: int = 0) -> LessonResult:
-    """Returns the result of lesson `name` after running it with its figures written to `out`."""
-    if name not in LESSONS:
-        raise NetscopeError(f"unknown lesson {name!r} (expected one of {sorted(LESSONS)})")
+def make_folder(out: str | Path) -> Path:
+    """Returns `out` as a Path, after creating it (and its parents) if it does not exist."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def run_lesson(
+    name: str, out: str | Path, full: bool = False, seed: int = 0, progress: bool = True
+) -> LessonResult:
+    """Returns the result of lesson `name` after running it with its figures and lesson.json
+    written to `out`."""
+    if name not in LESSONS:
+        raise NetscopeError(f"unknown lesson {name!r} (expected one of {sorted(LESSONS)})")
     module = importlib.import_module(f"netscope.lessons.{LESSONS[name][0]}")
-    result = module.run(out, full=full, seed=seed)
+    result = module.run(make_folder(out), full=full, seed=seed, progress=progress)
     result.save(out)
     return result

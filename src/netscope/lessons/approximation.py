@@ -17,9 +17,9 @@ import matplotlib
 import torch
 from matplotlib.figure import Figure as Canvas
 from torch import nn
-from tqdm import tqdm
 
-from netscope.lessons import Figure, LessonResult
+from netscope.lessons import Figure, LessonResult, make_folder
+from netscope.progress import progress_bar
 from netscope.threads import one_cpu_thread
 
 WIDTHS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -97,7 +97,7 @@ def fit_widths(
     widths: tuple[int, ...] = WIDTHS, steps: int = 1000, seed: int = 0, progress: bool = True
 ) -> list[Fit]:
     """Returns one fit per width."""
-    bar = tqdm(widths, desc="widths", disable=not progress, file=sys.stderr, leave=False)
+    bar = progress_bar(widths, desc="widths", disable=not progress, file=sys.stderr, leave=False)
     with one_cpu_thread():
         return [fit_width(width, steps, seed) for width in bar]
 
@@ -141,9 +141,10 @@ def save_error_curve(fits: list[Fit], path: Path) -> Path:
     return path
 
 
-def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
+def run(out: Path, full: bool = False, seed: int = 0, progress: bool = True) -> LessonResult:
     """Returns the lesson's findings after writing its two figures into `out`."""
-    fits = fit_widths(WIDTHS, steps=10_000 if full else 1000, seed=seed)
+    out = make_folder(out)
+    fits = fit_widths(WIDTHS, steps=10_000 if full else 1000, seed=seed, progress=progress)
     summary = ["target f(x) = sin(2πx) + 0.4 sin(5πx) + |x| on [−1, 1]; one hidden ReLU layer"]
     summary += [
         f"width {f.width:>3}: RMS error {f.rms_error:.4f}, max error {f.max_error:.4f}"

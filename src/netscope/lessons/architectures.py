@@ -18,14 +18,14 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure as Canvas
 from torch import nn
-from tqdm import tqdm
 
 from netscope.data import Dataset, load_dataset
 from netscope.device import resolve_device
 from netscope.errors import NetscopeError
 from netscope.evaluate import error_pct, predict
-from netscope.lessons import Figure, LessonResult
+from netscope.lessons import Figure, LessonResult, make_folder
 from netscope.models import build_model, flops
+from netscope.progress import progress_bar
 from netscope.threads import one_cpu_thread
 
 FONT = {"font.size": 13, "axes.titlesize": 14, "figure.titlesize": 16}
@@ -137,7 +137,9 @@ def fit(
     losses = []
     model.train()
     batches = order.split(batch_size)
-    for index in tqdm(batches, desc=desc, disable=not progress, file=sys.stderr, leave=False):
+    for index in progress_bar(
+        batches, desc=desc, disable=not progress, file=sys.stderr, leave=False
+    ):
         inputs = padded(dataset, dataset.train_images[index].to(device))
         loss = F.cross_entropy(model(inputs), dataset.train_labels[index].to(device))
         optimizer.zero_grad()
@@ -224,8 +226,9 @@ def find_data() -> Dataset:
         return load_dataset("mnist")
 
 
-def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
+def run(out: Path, full: bool = False, seed: int = 0, progress: bool = True) -> LessonResult:
     """Returns the lesson's findings after writing its two figures into `out`."""
+    out = make_folder(out)
     with one_cpu_thread():
         rows = size_table()
     dataset = find_data()
@@ -234,7 +237,7 @@ def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
     runs = []
     for name in ARCHITECTURES:
         steps = 10 * epoch_steps if full else SHORT_STEPS[name]
-        runs.append(train_briefly(name, dataset, steps, seed=seed))
+        runs.append(train_briefly(name, dataset, steps, seed=seed, progress=progress))
     summary = ["parameters and multiply-adds per 3×32×32 image (CIFAR-10 size):"]
     summary += format_table(rows)
     summary.append(f"training on {data_name}, batch 32, Adam lr 1e-3:")

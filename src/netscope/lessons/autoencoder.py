@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure as Canvas
 from torch import nn
-from tqdm import tqdm
 
 from netscope.data import Dataset, load_dataset
 from netscope.device import resolve_device
 from netscope.evaluate import error_pct, predict
-from netscope.lessons import Figure, LessonResult
+from netscope.lessons import Figure, LessonResult, make_folder
+from netscope.progress import progress_bar
 from netscope.threads import one_cpu_thread
 
 FONT = {"font.size": 13, "axes.titlesize": 14, "figure.titlesize": 16}
@@ -166,7 +166,9 @@ def few_label_experiment(
     test_x = pixels(dataset.test_images[: settings.test_images]).to(device)
     test_y = dataset.test_labels[: settings.test_images].to(device)
     result, first = FewLabelResult(), None
-    bar = tqdm(settings.seeds, desc="seeds", disable=not progress, file=sys.stderr, leave=False)
+    bar = progress_bar(
+        settings.seeds, desc="seeds", disable=not progress, file=sys.stderr, leave=False
+    )
     with one_cpu_thread():  # these layers are small: a second CPU thread only adds waiting
         for seed in bar:
             stack = pretrain(unlabelled, settings, seed)
@@ -255,14 +257,15 @@ def verdict(result: FewLabelResult, settings: Settings) -> str:
     return "; ".join(words)
 
 
-def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
+def run(out: Path, full: bool = False, seed: int = 0, progress: bool = True) -> LessonResult:
     """Returns the lesson's findings after writing its two figures into `out`."""
+    out = make_folder(out)
     settings = Settings(unlabelled=60_000, pretrain_epochs=20, seeds=tuple(range(seed, seed + 5)))
     if not full:
         settings = Settings(seeds=(seed, seed + 1, seed + 2))
     dataset = load_dataset("mnist")
     device = resolve_device("auto")
-    result, stack = few_label_experiment(dataset, settings, device)
+    result, stack = few_label_experiment(dataset, settings, device, progress)
     summary = [
         f"stacked denoising autoencoder {'-'.join(map(str, settings.sizes))}, pretrained on "
         f"{settings.unlabelled:,} unlabelled images; classifier fine-tuned on few labels"

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from netscope.compare import (
     compare_features,
@@ -32,8 +30,9 @@ from netscope.compare.measures import nanmedian
 from netscope.config import recipe_config
 from netscope.data import load_dataset
 from netscope.evaluate import error_pct, predict
-from netscope.lessons import Figure, LessonResult
+from netscope.lessons import Figure, LessonResult, make_folder
 from netscope.png import pyplot, save_png
+from netscope.progress import progress_bar
 from netscope.run import load_run
 from netscope.train import train
 
@@ -162,15 +161,16 @@ def shifted(spec: dict, seed: int) -> dict:
     return {**spec, "seed": spec["seed"] + 10 * seed}
 
 
-def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
+def run(out: Path, full: bool = False, seed: int = 0, progress: bool = True) -> LessonResult:
     """Returns the lesson's findings after training the networks and writing its figures to `out`."""
+    out = make_folder(out)
     torch.manual_seed(seed)
     plan = FULL if full else QUICK
     dataset = load_dataset("mnist")
     # images none of the networks trains on, away from those the accuracy is measured on
     images = dataset.test_images[-plan.n_images :].float() / 255
     steps = 1 + sum(c["epochs"] + 1 for c in plan.candidates)
-    bar = tqdm(total=steps, desc="lesson biology", file=sys.stderr, leave=False)
+    bar = progress_bar(total=steps, desc="lesson biology", disable=not progress, leave=False)
     with tempfile.TemporaryDirectory(prefix="netscope-biology-") as tmp:
         # `seed` shifts every training seed, so another seed gives a fresh set of networks
         reference = train_quietly(Path(tmp) / "reference", dataset, **shifted(plan.reference, seed))

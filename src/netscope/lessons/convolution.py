@@ -20,7 +20,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure as Canvas
 from matplotlib.patches import Circle, Rectangle
 
-from netscope.lessons import Figure, LessonResult
+from netscope.lessons import Figure, LessonResult, make_folder
 
 # Lecture 18, "2D Convolution": the data x (6×6), the weights w (3×3) and the output x * w (4×4).
 DATA = torch.tensor(
@@ -372,8 +372,9 @@ def _say(ax, text: str, size: int = 14, y: float = 0.5) -> None:
     ax.text(0.5, y, text, ha="center", va="center", fontsize=size, transform=ax.transAxes)
 
 
-def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
+def run(out: Path, full: bool = False, seed: int = 0, progress: bool = True) -> LessonResult:
     """Returns the lesson's findings after writing its three figures into `out`."""
+    out = make_folder(out)
     result = compute(seed)
     figures = [
         Figure(

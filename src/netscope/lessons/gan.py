@@ -25,11 +25,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from netscope.errors import NetscopeError
-from netscope.lessons import Figure, LessonResult
+from netscope.lessons import Figure, LessonResult, make_folder
 from netscope.png import pyplot, save_png
+from netscope.progress import progress_bar
 
 CONFIDENT = 0.9  # a sample counts as a clear digit when the judge gives it this probability
 
@@ -204,7 +204,7 @@ def train_gan(
     for epoch in range(config.epochs):
         order = torch.randperm(len(images), generator=shuffle).to(images.device)
         records = []
-        bar = tqdm(
+        bar = progress_bar(
             range(steps),
             desc=f"gan epoch {epoch + 1}/{config.epochs}",
             disable=not config.progress,
@@ -452,6 +452,7 @@ def run(
     epochs: int | None = None,
     judge=None,
     config: GanConfig | None = None,
+    progress: bool = True,
 ) -> LessonResult:
     """Returns the lesson's result after training a DCGAN on MNIST and judging its samples.
 
@@ -461,8 +462,9 @@ def run(
     from netscope.device import resolve_device
 
     config = config or GanConfig(seed=seed)
-    config = replace(config, epochs=epochs or config.epochs * (5 if full else 1))
-    out = Path(out)
+    epochs = epochs or config.epochs * (5 if full else 1)
+    config = replace(config, epochs=epochs, progress=config.progress and progress)
+    out = make_folder(out)
     device = resolve_device(config.device)
     dataset = load_dataset("mnist")
     judge_model, judge_name = load_judge(judge, out, dataset, config.progress)

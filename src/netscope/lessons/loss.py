@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure as Canvas
 from matplotlib.ticker import NullFormatter
-from tqdm import tqdm
 
 from netscope.data import Dataset, load_dataset
 from netscope.device import resolve_device
 from netscope.evaluate import error_pct, predict
-from netscope.lessons import Figure, LessonResult
+from netscope.lessons import Figure, LessonResult, make_folder
 from netscope.models import build_model
+from netscope.progress import progress_bar
 from netscope.threads import one_cpu_thread
 
 FONT = {"font.size": 13, "axes.titlesize": 14, "figure.titlesize": 16}
@@ -80,7 +80,9 @@ def train_with_loss(
     every = max(1, steps_per_epoch // budget.evaluations_per_epoch)
     curve = LossRun(loss, [0], [error_pct(predict(model, test_inputs), test_labels)])
     total = steps_per_epoch * budget.epochs
-    for step in tqdm(range(total), desc=loss, disable=not progress, file=sys.stderr, leave=False):
+    for step in progress_bar(
+        range(total), desc=loss, disable=not progress, file=sys.stderr, leave=False
+    ):
         start = step % steps_per_epoch * budget.batch_size
         batch = slice(start, start + budget.batch_size)
         value = classification_loss(loss, model(inputs[batch]), labels[batch])
@@ -140,10 +142,11 @@ def draw_curves(runs: list[LossRun], budget: Budget) -> Canvas:
     return fig
 
 
-def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
+def run(out: Path, full: bool = False, seed: int = 0, progress: bool = True) -> LessonResult:
     """Returns the lesson's findings after writing its figure into `out`."""
+    out = make_folder(out)
     budget = Budget(train_images=60_000, epochs=10) if full else Budget()
-    runs = compare_losses(load_dataset("mnist"), budget, seed)
+    runs = compare_losses(load_dataset("mnist"), budget, seed, progress)
     finals = {r.loss: r.test_error_pct[-1] for r in runs}
     summary = [
         f"{budget.model} on {budget.train_images:,} MNIST images, {budget.epochs} epochs of SGD "

@@ -15,7 +15,7 @@ import matplotlib
 import torch
 from matplotlib.figure import Figure as Canvas
 
-from netscope.lessons import Figure, LessonResult
+from netscope.lessons import Figure, LessonResult, make_folder
 
 XOR_POINTS = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_SIGNS = torch.tensor([-1.0, 1.0, 1.0, -1.0])
@@ -148,8 +148,9 @@ def save_perceptron(
     return path
 
 
-def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
+def run(out: Path, full: bool = False, seed: int = 0, progress: bool = True) -> LessonResult:
     """Returns the lesson's findings after writing its figure into `out`."""
+    out = make_folder(out)
     epochs = 1000 if full else 100
     points, signs = separable_data(seed=seed)
     separable = perceptron(points, signs, epochs)

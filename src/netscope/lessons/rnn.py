@@ -16,12 +16,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from netscope.errors import NetscopeError
 from netscope.evaluate import error_pct, predict
-from netscope.lessons import Figure, LessonResult
+from netscope.lessons import Figure, LessonResult, make_folder
 from netscope.png import pyplot, save_png
+from netscope.progress import progress_bar
 
 
 @dataclass
@@ -112,7 +112,7 @@ def train_classifier(
     shuffle = torch.Generator().manual_seed(config.seed)
     losses: list[torch.Tensor] = []
     model.train()
-    bar = tqdm(
+    bar = progress_bar(
         range(total), desc="lstm", disable=not config.progress, file=sys.stderr, mininterval=0.5
     )
     for step in bar:
@@ -290,6 +290,7 @@ def run(
     epochs: float | None = None,
     cnn_run=None,
     config: RnnConfig | None = None,
+    progress: bool = True,
 ) -> LessonResult:
     """Returns the lesson's result after training the row-by-row LSTM on MNIST.
 
@@ -300,8 +301,9 @@ def run(
     from netscope.device import resolve_device
 
     config = config or RnnConfig(seed=seed)
-    config = replace(config, epochs=epochs or config.epochs * (4 if full else 1))
-    out = Path(out)
+    epochs = epochs or config.epochs * (4 if full else 1)
+    config = replace(config, epochs=epochs, progress=config.progress and progress)
+    out = make_folder(out)
     device = resolve_device(config.device)
     dataset = load_dataset("mnist")
     limit = config.train_limit or len(dataset.train_images)

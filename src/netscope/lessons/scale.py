@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from netscope.lessons import Figure, LessonResult
+from netscope.lessons import Figure, LessonResult, make_folder
 from netscope.png import pyplot, save_png
 
 
@@ -207,8 +207,9 @@ def save_chips(chips: tuple[ChipFact, ...], path: Path) -> Path:
 # ---------------------------------------------------------------- the lesson
 
 
-def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
+def run(out: Path, full: bool = False, seed: int = 0, progress: bool = True) -> LessonResult:
     """Returns the lesson's result: the brain/network and transistor tables, printed and plotted."""
+    out = make_folder(out)
     brains = BRAINS[:5] + (lecture_cnn_fact(),) + BRAINS[5:]
     figures = [
         Figure(

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure as Canvas
 
-from netscope.lessons import Figure, LessonResult
+from netscope.lessons import Figure, LessonResult, make_folder
 from netscope.threads import one_cpu_thread
 
 XOR_INPUTS = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -177,8 +177,9 @@ def save_training(trained: TrainedNets, path: Path) -> Path:
     return path
 
 
-def run(out: Path, full: bool = False, seed: int = 0) -> LessonResult:
+def run(out: Path, full: bool = False, seed: int = 0, progress: bool = True) -> LessonResult:
     """Returns the lesson's findings after writing its two figures into `out`."""
+    out = make_folder(out)
     outputs = lecture_outputs()
     verdicts = {name: solves_xor(values) for name, values in outputs.items()}
     nets = 100 if full else 20

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from netscope.folders import FINAL, checkpoint_tag
 from netscope.report.html import esc, figure, fmt, key_values, pre_json, section, settings, table
 
 # file name, anchor, section title, one line saying what the section shows
@@ -167,10 +168,12 @@ ATTACK_COLUMNS = ["method", "norm", "eps", "n_attacked", "success_rate", "l2_med
                   "linf_median", "rho_adv", "s_per_image"]  # fmt: skip
 
 
-def attack_summary(records: list[dict]) -> str:
-    """Returns the section comparing every attack found: one row per attack.json."""
-    rows = [[r.get(c, "") for c in ATTACK_COLUMNS] for r in records]
-    body = table(ATTACK_COLUMNS, rows, numeric_from=2) + (
+def attack_summary(records: list[dict], names: list[str]) -> str:
+    """Returns the section comparing every attack found: one row per attack.json, named as
+    its own section is."""
+    named = [name.removeprefix("Attack: ") for name in names]
+    rows = [[name] + [r.get(c, "") for c in ATTACK_COLUMNS] for name, r in zip(named, records)]
+    body = table(["attack"] + ATTACK_COLUMNS, rows, numeric_from=3) + (
         '<p class="muted">success_rate counts the images the network classified correctly '
         "before the attack; the norms are those of the perturbation in pixel units [0, 1]; "
         "rho_adv = mean ‖r‖₂ / ‖x‖₂ over the fooled images (Moosavi-Dezfooli et al. 2016).</p>"
@@ -178,34 +181,58 @@ def attack_summary(records: list[dict]) -> str:
     return section("attacks", "Adversarial examples: all attacks", body)
 
 
+NORMS = {"l2": "L2", "linf": "L∞"}
+
+
 def section_title(anchor: str, title: str, record: dict, path: Path) -> str:
-    """Returns a record's section title: its own, or one naming the lesson or the attack."""
+    """Returns a record's section title, naming what ran: the lesson; the attack, its norm and
+    budget; the compared run; the inspection stages or fooling methods; and the weights when
+    they are not the run's final ones."""
+    name = str(record.get("title") or title)
     if anchor == "lesson":
-        return f"Lesson: {record.get('name', path.parent.name)}"
-    if anchor == "attack" and record.get("method"):
+        name = f"Lesson: {record.get('name', path.parent.name)}"
+    elif anchor == "attack" and record.get("method"):
+        norm = NORMS.get(record.get("norm"), record.get("norm", ""))
         budget = f", ε = {fmt(record['eps'])}" if record.get("eps") else ""
-        return f"Attack: {record['method']} ({record.get('norm', '')}{budget})"
-    return str(record.get("title") or title)
+        name = f"Attack: {record['method']} ({norm}{budget})"
+    elif anchor == "compare" and record.get("b"):
+        b = (record.get("weights_b") or {}).get("checkpoint", "model.safetensors")
+        name = f"{title}: vs {Path(record['b']).name}{checkpoint_tag(b)}"
+    elif anchor == "fool" and isinstance(record.get("results"), dict):
+        name = f"{title} ({', '.join(record['results'])})"
+    elif anchor == "inspect" and (record.get("config") or {}).get("stages"):
+        name = f"{title} ({', '.join(record['config']['stages'])})"
+    checkpoint = record.get("checkpoint") or (record.get("weights_a") or {}).get("checkpoint")
+    if isinstance(checkpoint, str) and checkpoint != FINAL:
+        name += f" at {Path(checkpoint).stem}"
+    return name
 
 
 def analysis_sections(run_dir: Path) -> list[tuple[str, str, str]]:
-    """Returns (anchor, nav title, html) for every analysis JSON found in the run directory."""
+    """Returns (anchor, nav title, html) for every analysis JSON found in the run directory;
+    two sections that would carry the same name also name their folders."""
     run_dir = Path(run_dir).resolve()
     sections = []
     for file_name, anchor, title, lead in ANALYSES:
         paths = find_records(run_dir, file_name)
         records = [read_record(path) for path in paths]
-        found = [r for r in records if isinstance(r, dict)]
+        names = [
+            section_title(anchor, title, r, p) if isinstance(r, dict) else title
+            for p, r in zip(paths, records)
+        ]
+        names = [
+            f"{name} ({path.parent.relative_to(run_dir)})" if names.count(name) > 1 else name
+            for name, path in zip(names, paths)
+        ]
+        found = [(r, n) for r, n in zip(records, names) if isinstance(r, dict)]
         if anchor == "attack" and found:
-            sections.append(("attacks", "Attacks", attack_summary(found)))
-        for i, (path, record) in enumerate(zip(paths, records)):
+            sections.append(("attacks", "Attacks", attack_summary(*map(list, zip(*found)))))
+        for i, (path, record, name) in enumerate(zip(paths, records, names)):
             key = anchor if i == 0 else f"{anchor}-{i + 1}"
             if isinstance(record, str):
-                sections.append((key, title, section(key, title, f"<p>{esc(record)}</p>")))
+                sections.append((key, name, section(key, name, f"<p>{esc(record)}</p>")))
                 continue
-            name = section_title(anchor, title, record, path)
             where = f"(from {path.relative_to(run_dir)})"
             html = record_section(record, path.parent, key, name, f"{lead} {where}".lstrip())
-            nav = record.get("method", name) if anchor == "attack" else name
-            sections.append((key, str(nav), html))
+            sections.append((key, name, html))
     return sections

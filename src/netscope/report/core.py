@@ -16,6 +16,14 @@ def _stat(value: str, label: str) -> str:
     return f'<div><p class="big">{esc(value)}</p><p class="muted">{esc(label)}</p></div>'
 
 
+def _epochs_stat(info: dict) -> str:
+    """Returns the epochs-trained figure, saying "3 of 10 … unfinished" for an unfinished run."""
+    done, planned = info.get("epochs_done", "?"), info.get("config", {}).get("epochs")
+    if planned is None or done == planned:
+        return _stat(f"{done}", "epochs trained")
+    return _stat(f"{done} of {planned}", "epochs trained: an unfinished run")
+
+
 def run_section(run: Run) -> str:
     """Returns the section describing the data, the model, the config and the training."""
     info, data = run.info, run.info["data"]
@@ -26,7 +34,7 @@ def run_section(run: Run) -> str:
         [
             _stat(f"{error:.2f} %" if error is not None else "–", "test error (final epoch)"),
             _stat(f"{n_params:,}", f"parameters ({info['model']['name']})"),
-            _stat(f"{info.get('epochs_done', '?')}", "epochs trained"),
+            _epochs_stat(info),
             _stat(
                 f"{info.get('train_seconds', 0):.0f} s", f"training time on {info.get('device')}"
             ),
@@ -51,8 +59,25 @@ def run_section(run: Run) -> str:
         f"<div><h3>Model: {esc(info['model']['name'])}</h3>"
         f"{table(['layer', 'type', 'output', 'parameters'], layer_rows, numeric_from=3)}</div>"
         f"</div><h3>Training config</h3>{settings(info.get('config', {}))}"
+        + adversarial_check_html(info.get("adversarial_check"))
     )
     return section("run", "The run", body, lead=f"Run directory: {run.path.resolve()}")
+
+
+CHECKED = [("pgd_success_rate", "PGD success rate"), ("deepfool_l2_median", "DeepFool median ‖r‖₂"),
+           ("test_error_pct", "test error %")]  # fmt: skip
+
+
+def adversarial_check_html(check: dict | None) -> str:
+    """Returns the before (clean twin) / after table of an adversarially trained run."""
+    if not check:
+        return ""
+    rows = [[label, check["before"][key], check["after"][key]] for key, label in CHECKED]
+    heading = (
+        f"Adversarial training: the same attacks on {check['images']:,} test images "
+        f"(PGD at ε = {check['pgd_eps']:g}), clean twin vs this run"
+    )
+    return f"<h3>{esc(heading)}</h3>" + table(["", "clean twin (before)", "this run (after)"], rows)
 
 
 def curves_section(run: Run, out: Path) -> str:

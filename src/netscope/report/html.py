@@ -116,7 +116,7 @@ body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0
 header{background:#1d2330;color:#fff;padding:18px 32px}
 header h1{margin:0;font-size:26px} header p{margin:4px 0 0;color:#c6cbd6}
 nav{background:#fff;border-bottom:1px solid #dde1e8;padding:8px 32px;position:sticky;top:0;z-index:1}
-nav a{margin-right:18px;color:#2457c5;text-decoration:none;font-weight:500}
+nav a{margin-right:18px;color:#2457c5;text-decoration:none;font-weight:500;white-space:nowrap;display:inline-block}
 main{max-width:1180px;margin:0 auto;padding:12px 24px 48px}
 section{scroll-margin-top:52px;background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:8px 24px 20px;margin:20px 0}
 h2{font-size:22px;border-bottom:2px solid #e6e9ef;padding-bottom:6px}
