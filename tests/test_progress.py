@@ -55,6 +55,19 @@ def test_a_log_gets_one_plain_line_per_stage(stderr):
     assert progress._open == []
 
 
+def test_an_imported_ipykernel_does_not_make_a_log_a_notebook(stderr):
+    """The test process itself imports ipykernel to run the labs: only a running kernel shows
+    notebook bars (tests/test_examples.py runs them there)."""
+    import ipykernel  # noqa: F401
+
+    log = stderr(io.StringIO())
+    run_stages(["filters"])
+    assert log.getvalue().splitlines() == [
+        "netscope: outer (1 steps)",
+        "netscope: outer [1/1] filters",
+    ]
+
+
 def test_a_terminal_gets_one_bar_showing_the_nested_loop(stderr):
     screen = stderr(Terminal())
     run_stages(["filters", "occlusion"])

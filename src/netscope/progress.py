@@ -37,9 +37,17 @@ def _mode(disable: bool) -> str:
         return "off"
     if _open:
         return "nested"
-    if "ipykernel" in sys.modules or sys.stderr.isatty():
+    if in_notebook() or sys.stderr.isatty():
         return "bar"
     return "lines"
+
+
+def in_notebook() -> bool:
+    """Returns whether this code runs in a Jupyter kernel (not merely beside an imported
+    ipykernel, as in a test process that executes notebooks)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 class Progress:
@@ -62,7 +70,7 @@ class Progress:
         self.bar = None
         if self.mode == "bar":
             tqdm_options.pop("file", None)
-            make = notebook_tqdm if "ipykernel" in sys.modules else tqdm
+            make = notebook_tqdm if in_notebook() else tqdm
             self.bar = make(iterable, desc=desc, total=total, file=sys.stderr, **tqdm_options)
         elif self.mode == "lines" and log:
             size = f" ({self.total} {tqdm_options.get('unit', 'steps')})" if self.total else ""
