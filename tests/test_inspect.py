@@ -345,7 +345,8 @@ def test_integrated_gradients_do_not_depend_on_the_batch_size_and_show_progress(
     torch.testing.assert_close(one_at_a_time, all_at_once)
     assert "integrated gradients" not in capsys.readouterr().err  # quiet by default
     integrated_gradients(model, images, [1, 2, 3], steps=5, batch_size=4, progress=True)
-    assert "integrated gradients: 100%" in capsys.readouterr().err  # 15 path images: 4 batches
+    # 15 path images in batches of 4; not a terminal here: one plain line (netscope.progress)
+    assert "netscope: integrated gradients (4 steps)" in capsys.readouterr().err
 
 
 def test_integrated_gradients_add_up_to_the_score_difference(lecture, test_pixels):
