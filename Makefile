@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e '.[test]'
+	# an oracle of the attack tests; it declares torchvision, which would replace torch
+	$(BIN)/python -m pip install -q --no-deps torchattacks==3.5.1
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -32,7 +34,7 @@ test: $(STAMP) lint
 # their torchvision requirement cannot replace torch.
 bench-setup: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'
-	$(BIN)/python -m pip install -q --no-deps torchattacks==3.5.1 torch-lucent==0.1.8
+	$(BIN)/python -m pip install -q --no-deps torch-lucent==0.1.8
 
 clean:
 	rm -rf $(VENV) runs
