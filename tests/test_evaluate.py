@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from netscope.evaluate import error_pct, evaluate, save_confusion_png
+from netscope.evaluate import error_pct, evaluate, predict, save_confusion_png
 
 
 class FixedAnswers(nn.Module):
@@ -61,3 +61,19 @@ def test_one_two_or_three_classes_evaluate_and_draw(n_classes, tmp_path):
     assert result.as_dict()["most_confused"] == result.most_confused()
     with Image.open(save_confusion_png(result, tmp_path / "confusion.png")) as image:
         assert image.size[0] >= 800
+
+
+def test_predict_gives_each_module_its_own_training_flag_back():
+    """A new wrapper is in training mode around a network in eval mode: predicting must neither
+    leave the network training (its BatchNorm statistics would move at the next forward) nor
+    update them while it predicts."""
+    from netscope.models import Normalized
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.LazyLinear(3))
+    net(torch.rand(4, 1, 6, 6))
+    net.eval()
+    model = Normalized(net, (0.5,), (0.25,))
+    mean = net[1].running_mean.clone()
+    predict(model, torch.rand(5, 1, 6, 6))
+    assert model.training and not net.training and not net[1].training
+    assert torch.equal(net[1].running_mean, mean)

@@ -14,6 +14,7 @@ from torch import nn
 from netscope.device import resolve_device
 from netscope.display import Shows, figure_of
 from netscope.folders import output_folder
+from netscope.guard import eval_mode
 from netscope.png import SLIDE_TEXT, pyplot, save_png
 from netscope.provenance import weights_of
 from netscope.record import Figure, is_fresh, write_record
@@ -27,13 +28,10 @@ if TYPE_CHECKING:
 @torch.inference_mode()
 def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Returns the model's logits for `inputs`, computed in batches on the inputs' device."""
-    was_training = model.training
-    model.eval()
-    logits = torch.cat(
-        [model(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
-    )
-    model.train(was_training)
-    return logits
+    with eval_mode(model):  # each module's own train/eval flag comes back afterwards
+        return torch.cat(
+            [model(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
+        )
 
 
 def error_pct(logits: torch.Tensor, labels: torch.Tensor) -> float:

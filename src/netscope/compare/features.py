@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from netscope.errors import NetscopeError
-from netscope.guard import eval_mode, guarded
+from netscope.guard import guarded
 from netscope.inspect.hooks import layer_calls, named_layers, resolve_layer, run_to
 from netscope.progress import progress_bar
 
@@ -150,40 +150,39 @@ def layer_features(
 ) -> dict[str, LayerFeatures]:
     """Returns the Gram matrices and target units of `layers` (names from `named_modules()`) on
     `images` (pixels in [0, 1] for a `Normalized` model), computed in batches on the images'
-    device, in as many passes over the images as `max_units` requires (eval mode)."""
+    device, in as many passes over the images as `max_units` requires (in eval mode: @guarded)."""
     check_layers(model, layers)
     starts = range(0, len(images), batch_size)
-    with eval_mode(model):
-        first = run_to(model, images[:1], layers)
-        sizes = {name: flatten_response(out, spatial).shape[1] for name, out in first.items()}
-        passes = math.ceil(sum(sizes.values()) / max_units)
-        readers = {
-            name: GramReader(
-                len(images),
-                sizes[name],
-                passes,
-                target_sample(sizes[name], max_targets, seed * 1000 + index),
-                images.device,
-            )
-            for index, name in enumerate(layers)
-        }
-        bar = progress_bar(
-            total=passes * len(starts),
-            desc="activations",
-            disable=not progress,
-            leave=False,
-            file=sys.stderr,
+    first = run_to(model, images[:1], layers)
+    sizes = {name: flatten_response(out, spatial).shape[1] for name, out in first.items()}
+    passes = math.ceil(sum(sizes.values()) / max_units)
+    readers = {
+        name: GramReader(
+            len(images),
+            sizes[name],
+            passes,
+            target_sample(sizes[name], max_targets, seed * 1000 + index),
+            images.device,
         )
-        for part in range(passes):
-            active = [name for name in layers if readers[name].start_pass(part)]
-            for start in starts if active else ():
-                outputs = run_to(model, images[start : start + batch_size], active)
-                for name, output in outputs.items():
-                    readers[name].read(start, flatten_response(output, spatial), part == 0)
-                bar.update()
-            for name in active:
-                readers[name].end_pass()
-        bar.close()
+        for index, name in enumerate(layers)
+    }
+    bar = progress_bar(
+        total=passes * len(starts),
+        desc="activations",
+        disable=not progress,
+        leave=False,
+        file=sys.stderr,
+    )
+    for part in range(passes):
+        active = [name for name in layers if readers[name].start_pass(part)]
+        for start in starts if active else ():
+            outputs = run_to(model, images[start : start + batch_size], active)
+            for name, output in outputs.items():
+                readers[name].read(start, flatten_response(output, spatial), part == 0)
+            bar.update()
+        for name in active:
+            readers[name].end_pass()
+    bar.close()
     return {name: reader.features() for name, reader in readers.items()}
 
 
