@@ -49,6 +49,18 @@ def lecture_run(mnist: Dataset, tmp_path_factory) -> Run:
     return load_run(run_dir)
 
 
+@pytest.fixture(scope="module")
+def lecture(lecture_run: Run):
+    """The lecture run's CNN on pixels in [0, 1] (`Run.pixel_model`), one per test module."""
+    return lecture_run.pixel_model()
+
+
+@pytest.fixture(scope="module")
+def test_pixels(mnist: Dataset):
+    """The first 2000 MNIST test images as pixels in [0, 1], and their labels."""
+    return mnist.test_images[:2000].float() / 255, mnist.test_labels[:2000]
+
+
 @pytest.fixture(scope="session")
 def huge_png(tmp_path_factory) -> Path:
     """A valid black 1-bit PNG of 20000×20000 pixels, over PIL's decompression-bomb limit

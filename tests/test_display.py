@@ -25,11 +25,6 @@ DIGITS = [str(k) for k in range(10)]
 
 
 @pytest.fixture(scope="module")
-def model(lecture_run):
-    return lecture_run.pixel_model()
-
-
-@pytest.fixture(scope="module")
 def pixels(mnist):
     return mnist.test_images[:40].float() / 255, mnist.test_labels[:40]
 
@@ -40,9 +35,9 @@ def picture(png: bytes) -> Image.Image:
     return image
 
 
-def test_an_attack_shows_its_own_figure_and_a_one_line_summary(model, pixels, tmp_path):
+def test_an_attack_shows_its_own_figure_and_a_one_line_summary(lecture, pixels, tmp_path):
     images, labels = pixels
-    result = fgsm(model, images, labels, eps=0.15)
+    result = fgsm(lecture, images, labels, eps=0.15)
     plot_attack_examples(result, DIGITS, tmp_path / "direct.png")
     assert result._repr_png_() == (tmp_path / "direct.png").read_bytes()  # the same figure
     metrics = result.metrics()
@@ -53,18 +48,18 @@ def test_an_attack_shows_its_own_figure_and_a_one_line_summary(model, pixels, tm
     assert f"median ‖r‖₂ {metrics['l2_median']:.2f}" in line
 
 
-def test_every_result_draws_a_figure_and_says_what_it_found(lecture_run, model, mnist, pixels):
+def test_every_result_draws_a_figure_and_says_what_it_found(lecture_run, lecture, mnist, pixels):
     images, labels = pixels
     shape = lecture_run.image_shape
     results = [
-        fooling_images(model, shape, [3, 7], steps=30),
-        universal_perturbation(model, images[:16], xi=4.0, max_passes=1),
-        top_patches(model, images, "conv2", k=4),
-        class_models(model, [0, 1, 2], shape, steps=10),
-        morph(model, images[:2], [8, 1], steps=10, frames=3),
-        evaluate(model, images, labels, lecture_run.classes),
+        fooling_images(lecture, shape, [3, 7], steps=30),
+        universal_perturbation(lecture, images[:16], xi=4.0, max_passes=1),
+        top_patches(lecture, images, "conv2", k=4),
+        class_models(lecture, [0, 1, 2], shape, steps=10),
+        morph(lecture, images[:2], [8, 1], steps=10, frames=3),
+        evaluate(lecture, images, labels, lecture_run.classes),
         lecture_run,
-        top_projections(model, images, "conv2", k=4, units=[0, 1]),
+        top_projections(lecture, images, "conv2", k=4, units=[0, 1]),
     ]
     for result in results:
         line = repr(result)
@@ -83,9 +78,9 @@ def test_every_result_draws_a_figure_and_says_what_it_found(lecture_run, model, 
     assert repr(projections).startswith("Projections(conv2: 2 units × top 4 by deconvnet")
 
 
-def test_an_evaluation_shows_its_confusion_matrix(model, pixels, tmp_path):
+def test_an_evaluation_shows_its_confusion_matrix(lecture, pixels, tmp_path):
     images, labels = pixels
-    evaluation = evaluate(model, images, labels, DIGITS)
+    evaluation = evaluate(lecture, images, labels, DIGITS)
     save_confusion_png(evaluation, tmp_path / "confusion.png")
     assert evaluation._repr_png_() == (tmp_path / "confusion.png").read_bytes()
 
@@ -103,11 +98,11 @@ def test_a_run_shows_a_table_with_its_curves_and_a_new_run_only_text(lecture_run
     assert "base64" not in untrained._repr_html_()
 
 
-def test_a_comparison_shows_both_heat_maps_side_by_side(model, pixels):
+def test_a_comparison_shows_both_heat_maps_side_by_side(lecture, pixels):
     images, _ = pixels
     config = CompareConfig(folds=2, progress=False)
     layers = ["relu2", "relu3"]
-    comparison = compare_models(model, model, images[:30], layers, layers, config=config)
+    comparison = compare_models(lecture, lecture, images[:30], layers, layers, config=config)
     assert comparison.cka.diagonal().tolist() == pytest.approx([1.0, 1.0])
     line = repr(comparison)
     assert "2 layers of A × 2 of B on 30 images" in line and "CKA 0." in line
@@ -138,9 +133,9 @@ def test_join_pngs_trims_white_and_stacks(tmp_path):
         assert joined.size == (54, 34 + 44)
 
 
-def test_show_writes_a_png_where_asked_or_to_a_temporary_file(model, pixels, tmp_path, capsys):
+def test_show_writes_a_png_where_asked_or_to_a_temporary_file(lecture, pixels, tmp_path, capsys):
     images, labels = pixels
-    result = fgsm(model, images[:8], labels[:8], eps=0.1)
+    result = fgsm(lecture, images[:8], labels[:8], eps=0.1)
     assert show(result, tmp_path / "attack.png") == tmp_path / "attack.png"
     assert (tmp_path / "attack.png").read_bytes() == result._repr_png_()
     written = show(images[:5], titles=["a", "b", "c", "d", "e"])
@@ -159,9 +154,9 @@ def test_show_opens_the_file_only_when_asked(monkeypatch, pixels, tmp_path):
     assert opened == [(tmp_path / "two.png").resolve().as_uri()]
 
 
-def test_show_draws_maps_under_their_images(model, pixels, tmp_path):
+def test_show_draws_maps_under_their_images(lecture, pixels, tmp_path):
     images, labels = pixels
-    maps = occlusion(model, images[:3], labels[:3], stride=4)
+    maps = occlusion(lecture, images[:3], labels[:3], stride=4)
     with_images = picture(draw(maps, tmp_path / "maps.png", images=images[:3]).read_bytes())
     alone = picture(draw(images[:3], tmp_path / "images.png").read_bytes())
     assert with_images.height > 1.5 * alone.height  # a row of images and a row of maps

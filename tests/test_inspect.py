@@ -40,16 +40,6 @@ def small_steps_on_one_cpu_thread():
         yield
 
 
-@pytest.fixture(scope="module")
-def lecture(lecture_run):
-    return lecture_run.pixel_model()
-
-
-@pytest.fixture(scope="module")
-def test_pixels(mnist):
-    return mnist.test_images[:2000].float() / 255, mnist.test_labels[:2000]
-
-
 def user_cnn(padding: int = 2) -> nn.Sequential:
     """A small model that is not one of ours: padding, stride, dilation, pooling with padding."""
     torch.manual_seed(0)

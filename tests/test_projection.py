@@ -21,13 +21,8 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 @pytest.fixture(scope="module")
-def lecture(lecture_run):
-    return lecture_run.pixel_model()
-
-
-@pytest.fixture(scope="module")
-def digits(mnist):
-    return mnist.test_images[:2000].float() / 255
+def digits(test_pixels):
+    return test_pixels[0]
 
 
 class TinyResNet(nn.Module):

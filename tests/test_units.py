@@ -16,13 +16,8 @@ SHAPE = (1, 28, 28)
 
 
 @pytest.fixture(scope="module")
-def lecture(lecture_run):
-    return lecture_run.pixel_model()
-
-
-@pytest.fixture(scope="module")
-def digits(mnist):
-    return mnist.test_images[:2000].float() / 255
+def digits(test_pixels):
+    return test_pixels[0]
 
 
 def linear_optimum(lecture, unit: int) -> float:
