@@ -167,6 +167,11 @@ def check_fits(model: nn.Module, images: torch.Tensor) -> int:
     return logits.shape[1]
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Returns the device of the model's first parameter (the CPU for a model without any)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
 def check_positive_int(value: int, name: str) -> None:
     """Raises NetscopeError unless value is an integer >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

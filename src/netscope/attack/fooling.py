@@ -16,7 +16,7 @@ from torch import nn
 from netscope.attack.plots import pyplot, show
 from netscope.display import Shows, class_names, figure_of
 from netscope.errors import NetscopeError
-from netscope.guard import check_fits, check_positive_int, guarded
+from netscope.guard import check_fits, check_positive_int, guarded, model_device
 from netscope.png import save_png
 from netscope.progress import progress_bar
 
@@ -144,7 +144,7 @@ def fooling_images(
     check_positive_int(steps, "steps")
     check_positive_int(population, "population")
     check_positive_int(batch_size, "batch_size")
-    device = torch.device(device) if device else _model_device(model)
+    device = torch.device(device) if device else model_device(model)
     classes = _classes(
         classes, check_fits(model, torch.zeros(1, *image_shape, device=device)), device
     )
@@ -182,10 +182,6 @@ def fooling_images(
         steps=taken,
         seconds=time.perf_counter() - start,
     )
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 def _noise(image_shape, seed: int, image_class: int, device) -> torch.Tensor:

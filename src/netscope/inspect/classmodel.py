@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from netscope.display import Shows, class_names, figure_of
-from netscope.guard import check_fits, check_positive_int, forward, guarded
+from netscope.guard import check_fits, check_positive_int, forward, guarded, model_device
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import check_targets
 from netscope.inspect.optimise import Regulariser, ascend
@@ -57,7 +57,7 @@ def class_models(
     batch size bounds memory without changing the result (up to rounding).
     """
     check_positive_int(batch_size, "batch_size")
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = model_device(model)
     start = torch.full((1, *image_shape), start_value, device=device)
     num_classes = check_fits(model, start)
     targets = check_targets(classes, len(torch.as_tensor(classes).reshape(-1)), num_classes, device)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from netscope.guard import eval_mode, forward
+from netscope.guard import eval_mode, forward, model_device
 from netscope.inspect.hooks import StopPass
 
 
@@ -339,7 +339,7 @@ def trace_fields(
 
     modules = list(model.named_modules())[1:]
     handles = [module.register_forward_hook(hook_for(name)) for name, module in modules]
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = model_device(model)
     image = torch.zeros(1, *image_shape, device=device)
     tracer.set(image, Field())
     try:

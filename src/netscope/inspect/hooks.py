@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from netscope.errors import NetscopeError
-from netscope.guard import check_images, eval_mode, forward, guarded
+from netscope.guard import check_images, eval_mode, forward, guarded, model_device
 from netscope.models import Normalized
 
 FUNCTIONAL_NOTE = (
@@ -218,7 +218,7 @@ def layer_calls(model: nn.Module, image_shape: Sequence[int]) -> list[str]:
         for name, module in named_layers(model)
         if not list(module.children())
     ]
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = model_device(model)
     try:
         with eval_mode(model), torch.no_grad():
             forward(model, torch.zeros(1, *image_shape, device=device))

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from netscope.errors import NetscopeError
-from netscope.guard import forward, guarded
+from netscope.guard import forward, guarded, model_device
 from netscope.inspect.context import Context, save_figure
 from netscope.inspect.hooks import Capture
 from netscope.inspect.optimise import Regulariser, ascend
@@ -150,7 +150,7 @@ def visualise_units(
     (and is left as it was found)."""
     if copies < 1:
         raise NetscopeError(f"copies: expected at least 1, got {copies}")
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = model_device(model)
     generator = torch.Generator().manual_seed(seed)
     probe = layer_output(model, torch.full((1, *image_shape), 0.5, device=device), layer)
     directions = as_directions(units, probe.shape[1], layer).to(device)
