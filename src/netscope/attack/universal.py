@@ -6,8 +6,8 @@ across its boundary. Here DeepFool runs on a mini-batch's not-yet-fooled images 
 same v), then v takes their steps one after another, projected after each, as the paper's loop
 does; with batch_size=1 it is the paper's loop exactly. An earlier version moved v by the mean of
 the batch's steps: their directions partly cancel, and on few images v hardly moved (lecture CNN,
-200 digits, xi 4, 5 passes, batches of 8: held-out fooling rate 14 % with the mean, 22 % now, the
-same time; a ResNet-style model on 8 images: 0 % against ART's 88 %, bench/RESULTS.md).
+200 digits, xi 4, 5 passes, batches of 8: held-out fooling rate 13.5 % with the mean, 22.6 % now,
+the same time; a ResNet-style model on 8 images: 0 % then, 12.5 % now; bench/RESULTS.md §14).
 """
 
 from __future__ import annotations
